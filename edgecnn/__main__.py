@@ -1,0 +1,5 @@
+"""Run the command line: ``python -m edgecnn``."""
+
+from edgecnn.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""Option records and defaults: the one place edgecnn's defaults live, each with its unit.
+
+Nothing here imports more than the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+#: Resize rules understood by :func:`edgecnn.preprocess.resize`.
+#: ``center-crop``: crop the largest centred region with the model's aspect ratio, then resize (default for photos
+#: and camera frames); ``stretch``: resize to the model size ignoring aspect ratio; ``letterbox``: resize to fit
+#: inside the model size keeping aspect ratio and pad the rest with :data:`LETTERBOX_FILL`.
+RESIZE_RULES = ("center-crop", "stretch", "letterbox")
+DEFAULT_RESIZE = "center-crop"
+#: Pixel value (0..255, every channel) of letterbox padding.
+LETTERBOX_FILL = 0
+
+#: Interpreter packages in the order they are tried, with the pip package that provides each.
+BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+BACKEND_PIP = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
+
+#: Name of the edgecnn record inside a .tflite file's ``metadata`` table (a JSON buffer).
+METADATA_NAME = "edgecnn"
+
+DEFAULT_TOP_K = 3
+#: Scores below this (0..1) are not reported.
+DEFAULT_THRESHOLD = 0.0
+#: A float output is taken as a probability vector when it lies in [0, 1] and sums to 1 within this tolerance.
+PROBABILITY_SUM_TOLERANCE = 0.02
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pbm")
+
+
+def default_threads() -> int:
+    """Number of interpreter threads when ``--threads`` is not given: the CPU cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a decoded image becomes the model's input tensor; stored inside edgecnn's .tflite files.
+
+    Attributes:
+        height, width: model input size in pixels.
+        channels: 1 (grayscale) or 3 (RGB).
+        resize: one of :data:`RESIZE_RULES`.
+        mean, std: per-channel (or single) values in pixel units (0..255) such that the model's real-valued input is
+            ``(pixel - mean) / std``; ``None`` when unknown. edgecnn's own models take raw pixels (mean 0, std 1)
+            because their normalisation (``Rescaling``) lives inside the model.
+    """
+
+    height: int
+    width: int
+    channels: int = 3
+    resize: str = DEFAULT_RESIZE
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels is {self.channels}, expected 1 or 3")
+        if self.resize not in RESIZE_RULES:
+            raise ValueError(f"resize rule is {self.resize!r}, expected one of {', '.join(RESIZE_RULES)}")
+        if self.height <= 0 or self.width <= 0:
+            raise ValueError(f"input size is {self.height}x{self.width}, expected positive")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together")
+        if self.std is not None and any(s == 0 for s in self.std):
+            raise ValueError(f"std is {self.std}, expected non-zero values")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (tuples become lists)."""
+        d = asdict(self)
+        for k in ("mean", "std"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessing":
+        """Inverse of :meth:`to_dict`; unknown keys are ignored. Raises ValueError on bad values."""
+        kw = {k: d[k] for k in ("height", "width", "channels", "resize", "mean", "std") if k in d}
+        for k in ("mean", "std"):
+            if kw.get(k) is not None:
+                v = kw[k]
+                kw[k] = tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Options for building a :class:`edgecnn.runtime.Classifier` (shared by classify, camera and bench).
+
+    Attributes:
+        backend: interpreter package name (one of :data:`BACKENDS`) or None for the first that imports.
+        threads: interpreter threads; None means :func:`default_threads`.
+        labels_path: label file overriding labels embedded in the model.
+        mean, std: override the model's normalisation, pixel units (see :class:`Preprocessing`).
+        resize: override the resize rule.
+        softmax: apply a softmax to the (dequantized) output before ranking.
+    """
+
+    backend: str | None = None
+    threads: int | None = None
+    labels_path: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: str | None = None
+    softmax: bool = False

@@ -1,0 +1,77 @@
+"""Label files <-> ``list[str]``, and fitting labels to a model's output size.
+
+Accepted forms, one label per line (blank lines ignored):
+plain ``label``; ``index label``; ``index: label``; ``index,label``.
+A file is read as indexed only when every line starts with an index.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from edgecnn.errors import LabelsError
+
+_INDEXED = re.compile(r"^\s*(\d+)\s*(?:[:,]\s*|\s+)(.*?)\s*$")
+
+#: Label given to index 0 when the label list is one shorter than the output (a leading background class).
+BACKGROUND = "background"
+
+
+def parse_labels(text: str, name: str = "<labels>") -> list[str | None]:
+    """Parse the text of a label file.
+
+    Returns:
+        labels by index; indices missing from an indexed file are None.
+    Raises:
+        LabelsError: no labels, or an index given twice.
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise LabelsError(f"{name}: no labels found, expected one label per line")
+    matches = [_INDEXED.match(ln) for ln in lines]
+    if not all(m and m.group(2) for m in matches):
+        return list(lines)
+    out: dict[int, str] = {}
+    for m in matches:
+        i = int(m.group(1))
+        if i in out:
+            raise LabelsError(f"{name}: index {i} appears twice")
+        out[i] = m.group(2)
+    return [out.get(i) for i in range(max(out) + 1)]
+
+
+def read_labels(path: str | Path) -> list[str | None]:
+    """Read a label file (UTF-8). See :func:`parse_labels`.
+
+    Raises:
+        LabelsError: the file cannot be read or holds no labels.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabelsError(f"{path}: cannot read label file ({e})") from None
+    return parse_labels(text, str(path))
+
+
+def fit_labels(labels: list[str | None], n_outputs: int, name: str = "labels") -> list[str | None]:
+    """Align labels with a model output of ``n_outputs`` classes.
+
+    ``n_outputs`` labels are used as they are; ``n_outputs - 1`` labels mean the model has a leading background
+    class (as the TF/Coral ImageNet MobileNets with 1001 outputs do): index 0 becomes :data:`BACKGROUND`.
+
+    Raises:
+        LabelsError: any other count, naming both numbers.
+    """
+    if len(labels) == n_outputs:
+        return list(labels)
+    if len(labels) == n_outputs - 1:
+        return [BACKGROUND, *labels]
+    raise LabelsError(f"{name} has {len(labels)} entries, model outputs {n_outputs} classes "
+                      f"(expected {n_outputs}, or {n_outputs - 1} plus a leading background class)")
+
+
+def format_labels(labels: list[str]) -> str:
+    """Plain one-label-per-line text, the form edgecnn writes (``labels.txt``)."""
+    return "".join(f"{label}\n" for label in labels)

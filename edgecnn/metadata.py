@@ -1,0 +1,254 @@
+"""Labels and the preprocessing record inside a .tflite file: read (device, no TensorFlow) and write.
+
+Two kinds of metadata are read:
+
+* edgecnn's own record: an entry named :data:`edgecnn.config.METADATA_NAME` in the TFLite ``Model.metadata``
+  table whose buffer holds UTF-8 JSON ``{"format": 1, "labels": [...], "preprocessing": {...}}``.
+* The TFLite Support metadata (entry ``TFLITE_METADATA``, schema ``metadata_schema.fbs`` of tflite-support) that
+  published classifiers carry: ``NormalizationOptions`` mean/std of the input and the ``TENSOR_AXIS_LABELS`` file of
+  the output, which such models keep in a zip archive appended to the flatbuffer.
+
+Reading uses the ``flatbuffers`` runtime with the few field slots needed (TFLite ``schema.fbs``: Model.buffers = 4,
+Model.metadata = 6; Metadata.name = 0, .buffer = 1; Buffer.data = 0, .offset = 1, .size = 2), so the device install
+needs no generated schema. Writing uses the generated TFLite schema object API shipped by ``ai-edge-litert`` (or
+TensorFlow).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from dataclasses import dataclass, field
+
+from edgecnn.config import METADATA_NAME, Preprocessing
+from edgecnn.errors import ModelError
+
+TFLITE_IDENTIFIER = b"TFL3"
+SUPPORT_METADATA_NAME = "TFLITE_METADATA"
+FORMAT_VERSION = 1
+
+# metadata_schema.fbs enum values
+_NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions.NormalizationOptions
+_TENSOR_AXIS_LABELS = 2  # AssociatedFileType.TENSOR_AXIS_LABELS
+_IMAGE_PROPERTIES = 2  # ContentProperties.ImageProperties
+_GRAYSCALE = 2  # ColorSpaceType.GRAYSCALE
+
+
+@dataclass
+class ModelMetadata:
+    """What a model file says about its labels and input.
+
+    Attributes:
+        source: "edgecnn", "tflite-support" or None (no metadata found).
+        labels: class labels by output index, or None.
+        preprocessing: edgecnn's full record (a dict of :class:`edgecnn.config.Preprocessing` fields), or for
+            tflite-support metadata the subset it gives (``mean``, ``std``, ``channels``); empty when unknown.
+        entries: names of every entry in the model's metadata table (e.g. ``min_runtime_version``).
+    """
+
+    source: str | None = None
+    labels: list[str | None] | None = None
+    preprocessing: dict = field(default_factory=dict)
+    entries: list[str] = field(default_factory=list)
+
+
+def check_tflite(data: bytes, name: str = "<model>") -> None:
+    """Check that ``data`` is a TFLite flatbuffer (file identifier ``TFL3`` at bytes 4..8).
+
+    Raises:
+        ModelError: naming ``name`` and what was expected.
+    """
+    if len(data) < 8:
+        raise ModelError(f"{name}: {len(data)} bytes is too short for a TFLite model (expected a .tflite flatbuffer)")
+    if data[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{name}: not a TFLite flatbuffer (expected file identifier 'TFL3' at byte 4, "
+                         f"found {bytes(data[4:8])!r})")
+
+
+class _Table:
+    """A flatbuffer table: field ``i`` lives at vtable slot ``4 + 2 * i`` (FlatBuffers binary format)."""
+
+    def __init__(self, buf: bytes, pos: int):
+        from flatbuffers.table import Table
+
+        self.t = Table(bytearray(buf) if not isinstance(buf, bytearray) else buf, pos)
+
+    def _off(self, i: int) -> int:
+        return self.t.Offset(4 + 2 * i)
+
+    def table(self, i: int) -> "_Table | None":
+        o = self._off(i)
+        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos)) if o else None
+
+    def tables(self, i: int) -> list["_Table"]:
+        o = self._off(i)
+        if not o:
+            return []
+        start, n = self.t.Vector(o), self.t.VectorLen(o)
+        return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * k)) for k in range(n)]
+
+    def string(self, i: int) -> str | None:
+        o = self._off(i)
+        return self.t.String(o + self.t.Pos).decode("utf-8", "replace") if o else None
+
+    def scalar(self, i: int, flags, default=0):
+        o = self._off(i)
+        return self.t.Get(flags, o + self.t.Pos) if o else default
+
+    def vector_bytes(self, i: int) -> bytes:
+        o = self._off(i)
+        if not o:
+            return b""
+        start = self.t.Vector(o)
+        return bytes(self.t.Bytes[start:start + self.t.VectorLen(o)])
+
+    def floats(self, i: int) -> list[float]:
+        from flatbuffers import number_types as N
+
+        o = self._off(i)
+        return [float(x) for x in self.t.GetVectorAsNumpy(N.Float32Flags, o)] if o else []
+
+
+def _root(buf: bytes) -> _Table:
+    from flatbuffers import encode, packer
+
+    return _Table(buf, encode.Get(packer.uoffset, bytearray(buf[:4]), 0))
+
+
+def metadata_entries(data: bytes, name: str = "<model>") -> dict[str, bytes]:
+    """The TFLite ``Model.metadata`` table as ``{entry name: buffer bytes}``.
+
+    Raises:
+        ModelError: not a TFLite flatbuffer, or a truncated/corrupt one.
+    """
+    from flatbuffers import number_types as N
+
+    check_tflite(data, name)
+    try:
+        buf = bytearray(data)
+        model = _root(buf)
+        buffers = model.tables(4)
+        out = {}
+        for m in model.tables(6):
+            b = buffers[m.scalar(1, N.Uint32Flags)]
+            offset, size = b.scalar(1, N.Uint64Flags), b.scalar(2, N.Uint64Flags)
+            payload = bytes(buf[offset:offset + size]) if offset > 1 else b.vector_bytes(0)
+            out[m.string(0) or ""] = payload
+        return out
+    except (IndexError, ValueError, TypeError, AssertionError, struct.error) as e:
+        raise ModelError(f"{name}: truncated or corrupt TFLite flatbuffer ({type(e).__name__}: {e})") from None
+
+
+def _support_metadata(fb: bytes, model_bytes: bytes) -> tuple[list[str | None] | None, dict]:
+    """Labels and normalisation from a tflite-support ``ModelMetadata`` flatbuffer (see module docstring)."""
+    from flatbuffers import number_types as N
+
+    root = _root(bytearray(fb))
+    subgraphs = root.tables(3)
+    if not subgraphs:
+        return None, {}
+    sg = subgraphs[0]
+    pre: dict = {}
+    inputs = sg.tables(2)
+    if inputs:
+        tm = inputs[0]
+        for pu in tm.tables(4):
+            if pu.scalar(0, N.Uint8Flags) == _NORMALIZATION_OPTIONS and pu.table(1) is not None:
+                opts = pu.table(1)
+                mean, std = opts.floats(0), opts.floats(1)
+                if mean and std:
+                    pre["mean"], pre["std"] = mean, std
+        content = tm.table(3)
+        if content is not None and content.scalar(0, N.Uint8Flags) == _IMAGE_PROPERTIES:
+            props = content.table(1)
+            if props is not None and props.scalar(0, N.Int8Flags) == _GRAYSCALE:
+                pre["channels"] = 1
+    label_file = None
+    outputs = sg.tables(3)
+    for af in (outputs[0].tables(6) if outputs else []) + sg.tables(4):
+        if af.scalar(2, N.Int8Flags) == _TENSOR_AXIS_LABELS and af.string(0):
+            label_file = af.string(0)
+            break
+    labels = None
+    if label_file:
+        try:
+            with zipfile.ZipFile(io.BytesIO(model_bytes)) as z:
+                from edgecnn.labels import parse_labels
+
+                labels = parse_labels(z.read(label_file).decode("utf-8", "replace"), label_file)
+        except (zipfile.BadZipFile, KeyError):
+            labels = None
+    return labels, pre
+
+
+def read_metadata(data: bytes, name: str = "<model>") -> ModelMetadata:
+    """Read labels and preprocessing from a .tflite file's bytes (see module docstring).
+
+    Raises:
+        ModelError: not a TFLite flatbuffer, truncated, or an edgecnn record that is not valid JSON.
+    """
+    entries = metadata_entries(data, name)
+    meta = ModelMetadata(entries=sorted(entries))
+    if METADATA_NAME in entries:
+        try:
+            record = json.loads(entries[METADATA_NAME].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelError(f"{name}: edgecnn metadata is not valid JSON ({e})") from None
+        meta.source = "edgecnn"
+        meta.labels = record.get("labels")
+        meta.preprocessing = dict(record.get("preprocessing") or {})
+    elif SUPPORT_METADATA_NAME in entries:
+        try:
+            labels, pre = _support_metadata(entries[SUPPORT_METADATA_NAME], data)
+        except (IndexError, ValueError, TypeError, AssertionError, struct.error):
+            labels, pre = None, {}
+        meta.source = "tflite-support"
+        meta.labels, meta.preprocessing = labels, pre
+    return meta
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
+    return schema
+
+
+def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | None, name: str = "<model>") -> bytes:
+    """Return a copy of a .tflite model with edgecnn's record (labels + preprocessing) in its metadata table.
+
+    An existing edgecnn entry is replaced; every other entry (``min_runtime_version``, ``CONVERSION_METADATA``, ...)
+    is kept. Needs the generated TFLite schema from ``ai-edge-litert`` or TensorFlow.
+
+    Args:
+        data: the model's bytes.
+        labels: class labels by output index.
+        pre: the preprocessing record.
+    Returns:
+        the new model's bytes.
+    Raises:
+        ModelError: ``data`` is not a TFLite flatbuffer.
+    """
+    import flatbuffers
+
+    check_tflite(data, name)
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    record = {"format": FORMAT_VERSION, "labels": list(labels) if labels is not None else None,
+              "preprocessing": pre.to_dict() if pre is not None else {}}
+    payload = json.dumps(record, separators=(",", ":")).encode("utf-8")
+    buf = schema.BufferT()
+    buf.data = list(payload)
+    model.buffers = list(model.buffers or [])
+    kept = [m for m in (model.metadata or []) if (m.name or b"") not in (METADATA_NAME, METADATA_NAME.encode())]
+    model.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [*kept, entry]
+    builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())

@@ -1,0 +1,85 @@
+"""What a .tflite model is made of: tensors, operator counts, and whether the graph is fully integer.
+
+Works on any backend's interpreter through ``get_tensor_details()`` and ``_get_ops_details()`` (the latter is
+private in the TFLite Python API but present in ai-edge-litert, tflite-runtime and tf.lite alike).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+#: Node name the interpreter gives a delegate (XNNPACK) partition; it stands for ops already listed.
+DELEGATE = "DELEGATE"
+#: Ops that only convert a float model interface to integers and back (a model with --io float32 has them).
+IO_CONVERT_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def _ops(interpreter) -> list[dict]:
+    return [op for op in interpreter._get_ops_details() if op["op_name"] != DELEGATE]
+
+
+def _float_tensors(interpreter) -> set[int]:
+    return {d["index"] for d in interpreter.get_tensor_details() if np.dtype(d["dtype"]).kind == "f"}
+
+
+def operator_counts(interpreter) -> dict[str, int]:
+    """``{op name: count}`` over the model's main subgraph, most frequent first."""
+    return dict(Counter(op["op_name"] for op in _ops(interpreter)).most_common())
+
+
+def float_ops(interpreter) -> list[str]:
+    """Names of operators that compute in floating point (sorted, unique).
+
+    An op counts as float when one of its inputs or outputs is a float tensor, except QUANTIZE whose float input is
+    a model input and DEQUANTIZE whose float output is a model output: those only convert a float interface.
+    """
+    floats = _float_tensors(interpreter)
+    model_in = {d["index"] for d in interpreter.get_input_details()}
+    model_out = {d["index"] for d in interpreter.get_output_details()}
+    found = set()
+    for op in _ops(interpreter):
+        ins = [int(i) for i in op["inputs"] if int(i) >= 0]
+        outs = [int(i) for i in op["outputs"] if int(i) >= 0]
+        name = op["op_name"]
+        if name == "QUANTIZE" and set(ins) <= model_in and not (set(outs) & floats):
+            continue
+        if name == "DEQUANTIZE" and set(outs) <= model_out and not (set(ins) & floats):
+            continue
+        if any(t in floats for t in ins + outs):
+            found.add(name)
+    return sorted(found)
+
+
+def describe(classifier) -> dict:
+    """JSON-ready description of a loaded :class:`edgecnn.runtime.Classifier` (what ``edgecnn info`` prints).
+
+    Keys: model, size_bytes, backend {name, version}, threads, inputs/outputs (name, shape, dtype, scale,
+    zero_point), operators {name: count}, fully_integer (bool), float_ops [names], metadata {source, entries,
+    labels (count and first 10), preprocessing}.
+    """
+    from edgecnn.runtime import TensorInfo
+
+    it = classifier.interpreter
+    f_ops = float_ops(it)
+    labels = classifier.labels
+    return {
+        "model": str(classifier.path),
+        "size_bytes": classifier.size_bytes,
+        "backend": {"name": classifier.backend.name, "version": classifier.backend.version},
+        "threads": classifier.threads,
+        "inputs": [TensorInfo.from_detail(d).to_dict() for d in it.get_input_details()],
+        "outputs": [TensorInfo.from_detail(d).to_dict() for d in it.get_output_details()],
+        "operators": operator_counts(it),
+        "fully_integer": not f_ops,
+        "float_ops": f_ops,
+        "metadata": {
+            "source": classifier.metadata.source,
+            "entries": classifier.metadata.entries,
+            "num_labels": len(labels) if labels else 0,
+            "labels_head": list(labels[:10]) if labels else [],
+            "preprocessing": classifier.metadata.preprocessing,
+        },
+        "preprocessing": classifier.preprocessing.to_dict(),
+    }

@@ -1,0 +1,256 @@
+"""THE preprocessing: decode, colour order, resize rule, normalise and quantize the input.
+
+Training, calibration (the representative dataset), ``classify`` and the camera loop all call these functions, so a
+pixel takes the same path to the model everywhere. Everything here is a pure function over numpy arrays except
+:func:`read_image`, which reads a file.
+
+Quantization arithmetic follows the TFLite 8-bit quantization specification
+(https://ai.google.dev/edge/litert/models/quantization_spec): ``real = scale * (q - zero_point)`` and
+``q = clamp(round(real / scale) + zero_point, qmin, qmax)`` where ``round`` rounds half away from zero, as the
+TFLite kernels do (``TfLiteRound``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.config import LETTERBOX_FILL, Preprocessing
+from edgecnn.errors import ImageError
+
+_INT_RANGE = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
+              np.dtype(np.int16): (-32768, 32767), np.dtype(np.int32): (-(2**31), 2**31 - 1)}
+
+
+def _cv2():
+    import cv2  # deferred: keeps `edgecnn --help` fast
+
+    return cv2
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, ...) with OpenCV.
+
+    EXIF orientation is honoured; alpha is dropped (RGBA -> RGB); grayscale is expanded to 3 channels.
+
+    Args:
+        data: the encoded file's bytes.
+        name: shown in the error message.
+    Returns:
+        (H, W, 3) uint8 RGB.
+    Raises:
+        ImageError: empty data, or data OpenCV cannot decode.
+    """
+    cv2 = _cv2()
+    if len(data) == 0:
+        raise ImageError(f"{name}: empty file (0 bytes), expected an image")
+    # IMREAD_COLOR applies the EXIF orientation tag and drops alpha (OpenCV imgcodecs documentation).
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise ImageError(f"{name}: cannot decode as an image (expected JPEG, PNG, BMP, WebP, TIFF, ...)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read and decode an image file. Returns (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageError: the file is missing, unreadable, empty, or not a decodable image.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode_image(data, str(path))
+
+
+def crop_box(height: int, width: int, out_h: int, out_w: int) -> tuple[int, int, int, int]:
+    """Largest centred box of an (height, width) image with the aspect ratio out_w/out_h.
+
+    Returns:
+        (top, left, box_h, box_w) in pixels.
+    """
+    if width * out_h > height * out_w:  # image is wider than the target: crop the sides
+        box_h, box_w = height, max(1, round(height * out_w / out_h))
+    else:
+        box_h, box_w = max(1, round(width * out_h / out_w)), width
+    return (height - box_h) // 2, (width - box_w) // 2, box_h, box_w
+
+
+def _resize_to(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    cv2 = _cv2()
+    h, w = image.shape[:2]
+    if (h, w) == (out_h, out_w):
+        return image
+    # INTER_AREA averages when shrinking (no aliasing); INTER_LINEAR when enlarging.
+    interp = cv2.INTER_AREA if out_h * out_w < h * w else cv2.INTER_LINEAR
+    out = cv2.resize(image, (out_w, out_h), interpolation=interp)
+    return out.reshape(out_h, out_w, *image.shape[2:])
+
+
+def resize(image: np.ndarray, height: int, width: int, rule: str) -> np.ndarray:
+    """Resize an image to (height, width) by a named rule (see :data:`edgecnn.config.RESIZE_RULES`).
+
+    Args:
+        image: (H, W) or (H, W, C) uint8, any channel order.
+        height, width: output size in pixels.
+        rule: ``center-crop``, ``stretch`` or ``letterbox`` (padding value :data:`edgecnn.config.LETTERBOX_FILL`).
+    Returns:
+        (height, width) or (height, width, C) uint8, same channel order.
+    Raises:
+        ValueError: unknown rule.
+    """
+    h, w = image.shape[:2]
+    if rule == "stretch":
+        return _resize_to(image, height, width)
+    if rule == "center-crop":
+        top, left, bh, bw = crop_box(h, w, height, width)
+        return _resize_to(image[top:top + bh, left:left + bw], height, width)
+    if rule == "letterbox":
+        s = min(height / h, width / w)
+        nh, nw = max(1, min(height, round(h * s))), max(1, min(width, round(w * s)))
+        inner = _resize_to(image, nh, nw)
+        out = np.full((height, width, *image.shape[2:]), LETTERBOX_FILL, dtype=image.dtype)
+        top, left = (height - nh) // 2, (width - nw) // 2
+        out[top:top + nh, left:left + nw] = inner
+        return out
+    raise ValueError(f"resize rule is {rule!r}, expected center-crop, stretch or letterbox")
+
+
+def convert_channels(image: np.ndarray, channels: int, order: str = "rgb") -> np.ndarray:
+    """Convert an image to RGB (channels=3) or grayscale (channels=1).
+
+    Args:
+        image: (H, W) or (H, W, 1) gray, (H, W, 3) in ``order`` ("rgb" or "bgr"), or (H, W, 4) RGBA/BGRA
+            (``order`` names the first three channels; the 4th is dropped). picamera2's XRGB8888 frames are
+            (H, W, 4) with bytes B, G, R, X: pass them with order="bgr".
+        channels: 1 or 3.
+    Returns:
+        (H, W, channels) uint8; gray uses ITU-R BT.601 luma weights (OpenCV cvtColor).
+    Raises:
+        ValueError: unsupported shape, channel count or order.
+    """
+    cv2 = _cv2()
+    if order not in ("rgb", "bgr"):
+        raise ValueError(f"channel order is {order!r}, expected 'rgb' or 'bgr'")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"image shape is {image.shape}, expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+    c = image.shape[2]
+    if c == 4:
+        image = image[:, :, :3]
+        c = 3
+    if channels == 3:
+        if c == 1:
+            return np.repeat(image, 3, axis=2)
+        return image if order == "rgb" else np.ascontiguousarray(image[:, :, ::-1])
+    if channels == 1:
+        if c == 1:
+            return image
+        code = cv2.COLOR_RGB2GRAY if order == "rgb" else cv2.COLOR_BGR2GRAY
+        return cv2.cvtColor(np.ascontiguousarray(image), code)[:, :, None]
+    raise ValueError(f"channels is {channels}, expected 1 or 3")
+
+
+def to_pixels(image: np.ndarray, pre: Preprocessing, order: str = "rgb") -> np.ndarray:
+    """The shared image -> model-sized pixels step used by training, calibration, classify and camera.
+
+    Resizes first (by ``pre.resize``) and converts colour afterwards, so the colour conversion only touches
+    the small image.
+
+    Args:
+        image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 in channel ``order`` ("rgb" or "bgr").
+        pre: target size, channels and resize rule.
+    Returns:
+        (pre.height, pre.width, pre.channels) uint8.
+    """
+    if image.dtype != np.uint8:
+        raise ValueError(f"image dtype is {image.dtype}, expected uint8")
+    small = resize(image, pre.height, pre.width, pre.resize)
+    return convert_channels(small, pre.channels, order)
+
+
+def round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round half away from zero (C ``std::round``, used by TFLite's quantize kernels)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def quantize(real: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """Quantize real values: ``clamp(round(real / scale) + zero_point, qmin, qmax)`` (TFLite quantization spec).
+
+    Args:
+        real: float array.
+        scale: > 0.
+        zero_point: integer.
+        dtype: integer numpy dtype (uint8, int8, int16, int32); qmin/qmax are its limits.
+    Returns:
+        array of ``dtype``, same shape.
+    Raises:
+        ValueError: scale <= 0 or a non-integer dtype.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in _INT_RANGE:
+        raise ValueError(f"quantized dtype is {dtype}, expected uint8, int8, int16 or int32")
+    if not scale > 0:
+        raise ValueError(f"scale is {scale}, expected > 0")
+    qmin, qmax = _INT_RANGE[dtype]
+    q = round_half_away(np.asarray(real, dtype=np.float64) / scale) + int(zero_point)
+    return np.clip(q, qmin, qmax).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Dequantize: ``scale * (q - zero_point)``, widening q to int64 before subtracting (TFLite quantization spec).
+
+    Args:
+        q: integer array (uint8, int8, int16, int32).
+    Returns:
+        float32 array, same shape.
+    """
+    return (float(scale) * (np.asarray(q).astype(np.int64) - int(zero_point))).astype(np.float32)
+
+
+def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0.0, zero_point: int = 0,
+             mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None) -> np.ndarray:
+    """Turn model-sized pixels into the model's input tensor.
+
+    Rules (documented in the README): with ``mean``/``std`` known, ``real = (pixel - mean) / std``, then for a
+    quantized input ``q = quantize(real, scale, zero_point)``. Without them a quantized input takes the raw pixel
+    bytes (uint8 as they are, int8 as ``pixel - 128``), the convention of the Coral and TFLite classification
+    examples, whose quantization parameters encode the normalisation. A float input needs mean/std.
+
+    Args:
+        pixels: (h, w, c) uint8 from :func:`to_pixels`.
+        shape: the input tensor's shape: (1, h, w, c) NHWC or (1, h, w).
+        dtype: input dtype: uint8, int8 or float32.
+        scale, zero_point: the input tensor's quantization parameters (ignored for float32).
+        mean, std: pixel-unit normalisation, one value or one per channel.
+    Returns:
+        array of ``shape`` and ``dtype``.
+    Raises:
+        ValueError: float input without mean/std; unsupported dtype; pixels that do not fit ``shape``.
+    """
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) != pixels.size:
+        raise ValueError(f"pixels shape {pixels.shape} does not fit input shape {tuple(shape)}")
+    if mean is not None and std is not None:
+        real = (pixels.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+        if dtype == np.float32:
+            out = real
+        elif dtype in (np.dtype(np.uint8), np.dtype(np.int8)):
+            if not scale > 0:
+                raise ValueError(f"input dtype is {dtype} but its scale is {scale}; expected a quantized input")
+            out = quantize(real, scale, zero_point, dtype)
+        else:
+            raise ValueError(f"input dtype is {dtype}, expected uint8, int8 or float32")
+    elif dtype == np.uint8:
+        out = pixels
+    elif dtype == np.int8:
+        out = (pixels.astype(np.int16) - 128).astype(np.int8)
+    elif dtype == np.float32:
+        raise ValueError("float32 input needs the model's normalisation: give --mean and --std "
+                         "(e.g. --mean 127.5 --std 127.5 for inputs in [-1, 1], --mean 0 --std 255 for [0, 1])")
+    else:
+        raise ValueError(f"input dtype is {dtype}, expected uint8, int8 or float32")
+    return np.ascontiguousarray(out, dtype=dtype).reshape(shape)
