@@ -1,0 +1,141 @@
+"""`edgecnn classify` and `edgecnn info` as a user runs them, including with TensorFlow unavailable."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edgecnn.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_help_of_every_command():
+    r = run("--help")
+    assert r.exit_code == 0 and "classify" in r.output
+    for name in main.commands:
+        sub = run(name, "--help")
+        assert sub.exit_code == 0, (name, sub.output)
+        assert f" {name} [OPTIONS]" in sub.output
+
+
+def test_classify_json_contract(tiny_models, image_dir):
+    r = run("classify", tiny_models["int8"], image_dir / "colour.png", image_dir / "gray.jpg", "--json", "-k", "2")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["image"] for row in rows] == [str(image_dir / "colour.png"), str(image_dir / "gray.jpg")]
+    for row in rows:
+        assert len(row["top"]) == 2
+        assert {t["label"] for t in row["top"]} <= {"ant", "bee", "cat"}
+        assert row["top"][0]["score"] >= row["top"][1]["score"]
+        assert set(row["latency_ms"]) == {"preprocess", "invoke", "postprocess"}
+
+
+def test_classify_folder_continues_past_a_bad_image(tiny_models, image_dir):
+    r = run("classify", tiny_models["int8"], image_dir)
+    assert r.exit_code == 1
+    assert "broken.jpg: cannot decode" in r.stderr
+    assert "colour.png: " in r.stdout and "gray.jpg: " in r.stdout
+    assert "Traceback" not in r.output
+
+
+def test_classify_threshold_and_labels_file(tiny_models, image_dir, tmp_path):
+    (tmp_path / "l.txt").write_text("x\ny\nz\n")
+    r = run("classify", tiny_models["uint8"], image_dir / "colour.png", "--labels", tmp_path / "l.txt", "--json",
+            "--threshold", "0.0", "-k", "3")
+    assert r.exit_code == 0, r.output
+    top = json.loads(r.stdout)["top"]
+    assert sorted(t["label"] for t in top) == ["x", "y", "z"]
+    r = run("classify", tiny_models["uint8"], image_dir / "colour.png", "--json", "--threshold", "0.99")
+    assert r.exit_code == 0 and json.loads(r.stdout)["top"] == []
+
+
+def test_float_model_needs_and_takes_mean_std(tiny_models, image_dir):
+    r = run("classify", tiny_models["float"], image_dir / "colour.png")
+    assert r.exit_code == 1 and "--mean and --std" in r.output
+    r = run("classify", tiny_models["float"], image_dir / "colour.png", "--mean", "0", "--std", "1")
+    assert r.exit_code == 0, r.output
+    r = run("classify", tiny_models["float"], image_dir / "colour.png", "--mean", "0")
+    assert r.exit_code == 2 and "--mean and --std go together" in r.output
+    r = run("classify", tiny_models["float"], image_dir / "colour.png", "--mean", "a,b", "--std", "1")
+    assert r.exit_code == 2
+
+
+def test_logits_warning_and_softmax(tiny_models, image_dir):
+    r = run("classify", tiny_models["logits"], image_dir / "colour.png", "--json")
+    assert r.exit_code == 0 and "not a probability vector" in r.stderr
+    r = run("classify", tiny_models["logits"], image_dir / "colour.png", "--json", "--softmax", "-k", "3")
+    assert r.exit_code == 0 and "probability" not in r.stderr
+    assert sum(t["score"] for t in json.loads(r.stdout)["top"]) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("kind,expected", [("missing", "no such file"), ("text", "not a TFLite flatbuffer"),
+                                           ("truncated", "truncated or corrupt"), ("two_inputs", "2 inputs"),
+                                           ("vector", "not an image")])
+def test_bad_models_give_one_line(tiny_models, image_dir, tmp_path, kind, expected):
+    path = {"missing": tmp_path / "nope.tflite", "two_inputs": tiny_models["two_inputs"],
+            "vector": tiny_models["vector"]}.get(kind, tmp_path / f"{kind}.tflite")
+    if kind == "text":
+        path.write_text("not a model")
+    if kind == "truncated":
+        path.write_bytes(tiny_models["int8"].read_bytes()[:500])
+    for cmd in (["classify", path, image_dir / "colour.png"], ["info", path]):
+        r = run(*cmd, "--mean", "0", "--std", "1")
+        assert r.exit_code == 1, r.output
+        assert expected in r.output and str(path) in r.output and "Traceback" not in r.output
+
+
+def test_labels_that_do_not_fit(tiny_models, image_dir, tmp_path):
+    (tmp_path / "l.txt").write_text("a\nb\nc\nd\ne\n")
+    r = run("classify", tiny_models["int8"], image_dir / "colour.png", "--labels", tmp_path / "l.txt")
+    assert r.exit_code == 1 and "has 5 entries, model outputs 3" in r.output
+
+
+def test_no_images_is_a_usage_error(tiny_models, tmp_path):
+    r = run("classify", tiny_models["int8"], str(tmp_path / "*.png"))
+    assert r.exit_code == 2 and "no image files" in r.output
+
+
+def test_info_json(tiny_models):
+    r = run("info", tiny_models["int8"], "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["size_bytes"] == tiny_models["int8"].stat().st_size
+    assert d["inputs"][0]["dtype"] == "int8" and d["inputs"][0]["zero_point"] == -128
+    assert d["outputs"][0]["scale"] == pytest.approx(1 / 256)
+    assert d["fully_integer"] is True and d["float_ops"] == []
+    assert d["operators"]["CONV_2D"] == 1
+    assert d["metadata"]["source"] == "edgecnn" and d["metadata"]["labels_head"] == ["ant", "bee", "cat"]
+    assert d["backend"]["name"] and d["backend"]["version"]
+    r = run("info", tiny_models["float"], "--mean", "0", "--std", "1")
+    assert r.exit_code == 0 and "NO, float ops:" in r.output and "CONV_2D" in r.output
+
+
+BLOCK_TF = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is blocked in this test")
+sys.meta_path.insert(0, _Block())
+from edgecnn.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    assert "tensorflow" not in sys.modules
+"""
+
+
+def test_device_commands_without_tensorflow(tiny_models, image_dir):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    for args in (["classify", str(tiny_models["int8"]), str(image_dir / "colour.png"), "--json"],
+                 ["info", str(tiny_models["int8"]), "--json"]):
+        p = subprocess.run([sys.executable, "-c", BLOCK_TF, *args], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout.splitlines()[0])
