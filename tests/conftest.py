@@ -20,6 +20,8 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     - ``float``: float32 I/O, no metadata (needs --mean/--std)
     - ``logits``: float32, no softmax at the end, metadata mean 0 std 1
     - ``gray``: int8, (1, 16, 16) grayscale input, metadata
+    - ``support``: float32 I/O with TFLite Support metadata (mean 127.5, std 127.5, a zipped labels.txt whose
+      first label is a background class)
     - ``two_inputs``, ``vector``: models that are not single-image classifiers
     """
     from edgecnn.config import Preprocessing
@@ -40,6 +42,8 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         "logits": embed_metadata(tm.convert(tm.keras_classifier(softmax=False), None), LABELS, raw),
         "gray": embed_metadata(tm.convert(tm.keras_classifier(shape=(tm.SIZE, tm.SIZE)), "int8"), LABELS,
                                Preprocessing(tm.SIZE, tm.SIZE, 1, mean=(0.0,), std=(1.0,))),
+        "support": tm.with_support_metadata(
+            tm.convert(tm.keras_classifier(classes=4, rescale=False), None), LABELS, [127.5], [127.5]),
         "two_inputs": tm.two_input_model(),
         "vector": tm.vector_input_model(),
     }

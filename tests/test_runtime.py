@@ -139,3 +139,13 @@ def test_modelinfo_float_ops(tiny_models):
     f = Classifier(tiny_models["float"], RuntimeOptions(mean=(0.0,), std=(1.0,))).interpreter
     assert "CONV_2D" in float_ops(f)
     assert operator_counts(f)["CONV_2D"] == 1
+
+
+def test_tflite_support_metadata(tiny_models):
+    meta = read_metadata(tiny_models["support"].read_bytes())
+    assert meta.source == "tflite-support"
+    assert meta.labels == LABELS and meta.preprocessing == {"mean": [127.5], "std": [127.5]}
+    clf = Classifier(tiny_models["support"])  # float input: normalisation comes from the metadata
+    assert clf.labels == ["background", *LABELS]  # 4 outputs, 3 labels: leading background class
+    t = clf.preprocess(np.full((16, 16, 3), 255, np.uint8))
+    assert t.dtype == np.float32 and np.allclose(t, 1.0)
