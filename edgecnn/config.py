@@ -112,3 +112,19 @@ class RuntimeOptions:
     std: tuple[float, ...] | None = None
     resize: str | None = None
     softmax: bool = False
+
+
+# ----------------------------------------------------------------------------------- device: camera and bench
+
+#: ``edgecnn bench``: timed runs per row, untimed warm-up runs before them (after the first invoke, which is
+#: reported on its own), and the seed of the random input.
+DEFAULT_BENCH_RUNS = 200
+DEFAULT_BENCH_WARMUP = 20
+DEFAULT_BENCH_SEED = 0
+#: ``edgecnn camera``: consecutive failed reads after which a source counts as failed ("a few": a Pi CSI camera
+#: through plain OpenCV fails every read at once, a flaky stream may drop one or two).
+CAMERA_MAX_FAILURES = 5
+#: Seconds a live source may go without a new frame before the read counts as failed.
+CAMERA_READ_TIMEOUT_S = 2.0
+#: Frame rate (frames/s) written into ``--record`` videos when the source does not report one.
+DEFAULT_RECORD_FPS = 15.0
