@@ -139,3 +139,18 @@ def test_device_commands_without_tensorflow(tiny_models, image_dir):
                            timeout=120)
         assert p.returncode == 0, p.stderr
         assert json.loads(p.stdout.splitlines()[0])
+
+
+def test_invoke_failure_is_one_line(tiny_models, image_dir, monkeypatch):
+    import edgecnn.runtime as rt
+
+    real = rt.load_backend()
+
+    class FailingInterpreter(real.interpreter_class):
+        def invoke(self):
+            raise RuntimeError("Node number 3 (CONV_2D) failed to invoke.\nmore detail")
+
+    monkeypatch.setattr(rt, "load_backend", lambda name=None: rt.Backend(real.name, real.version, FailingInterpreter))
+    r = run("classify", tiny_models["int8"], image_dir / "colour.png")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{tiny_models['int8']}: invoke failed (Node number 3 (CONV_2D) failed to invoke.)" in r.output
