@@ -13,6 +13,7 @@ import click
 
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
+from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
 
 
 class FloatList(click.ParamType):
@@ -30,6 +31,23 @@ class FloatList(click.ParamType):
         if len(out) not in (1, 3):
             self.fail(f"{value!r} has {len(out)} values, expected 1 or 3 (one per channel)", param, ctx)
         return out
+
+
+class IntList(click.ParamType):
+    """A comma-separated list of positive integers, e.g. ``1,2,4``."""
+
+    name = "N[,N...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        try:
+            out = [int(v) for v in str(value).split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if not out or min(out) < 1:
+            self.fail(f"{value!r}: expected integers >= 1", param, ctx)
+        return list(dict.fromkeys(out))
 
 
 class EdgecnnGroup(click.Group):
@@ -62,14 +80,24 @@ def main():
     """
 
 
-def runtime_options(f):
-    """Options shared by the commands that run a .tflite (classify, info, camera, bench)."""
+def runtime_options(f=None, *, threads_list: bool = False):
+    """Options shared by the commands that run a .tflite (classify, info, camera, bench).
+
+    Use as ``@runtime_options``, or ``@runtime_options(threads_list=True)`` for ``--threads 1,2,4`` (a list, bench).
+    """
+    if f is None:
+        return lambda g: runtime_options(g, threads_list=threads_list)
+    threads = (click.option("--threads", type=IntList(), default=None,
+                            help="Interpreter thread counts, comma-separated (e.g. 1,2,4), one result row each. "
+                                 "Default: the number of CPU cores.")
+               if threads_list else
+               click.option("--threads", type=click.IntRange(min=1), default=None,
+                            help="Interpreter threads. Default: the number of CPU cores."))
     opts = [
         click.option("--backend", type=click.Choice(BACKENDS), default=None,
                      help="Interpreter package. Default: the first of ai_edge_litert, tflite_runtime, tensorflow "
                           "that imports."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="Interpreter threads. Default: the number of CPU cores."),
+        threads,
         click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
                      help="Label file (one per line, or 'index label', 'index: label', 'index,label'). "
                           "Default: labels embedded in the model."),
@@ -189,6 +217,167 @@ def info(model, as_json, **opts):
     p = d["preprocessing"]
     norm = f"(pixel - {p['mean']}) / {p['std']}" if p["mean"] is not None else "raw pixel bytes"
     click.echo(f"preprocess   {p['height']}x{p['width']}x{p['channels']}, {p['resize']}, {norm}")
+
+
+# ------------------------------------------------------------------------------ device: camera / bench
+def _display_available() -> bool:
+    """True when an OpenCV window can be opened: any non-Linux desktop, or X11/Wayland on Linux."""
+    import os
+
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _check_output(path: str | None, overwrite: bool, option: str) -> None:
+    """Refuse to replace an existing file without --overwrite, and a path whose folder does not exist."""
+    from pathlib import Path
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise click.BadParameter(f"{path} exists; pass --overwrite to replace it", param_hint=option)
+    if not p.parent.is_dir():
+        raise click.BadParameter(f"{path}: folder {p.parent} does not exist", param_hint=option)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--source", default="0", show_default=True,
+              help="Camera index (0, 1, ...), video file, rtsp:// or http(s):// URL, image folder or glob (a "
+                   "slideshow, in name order), or 'picamera2' (Raspberry Pi camera module on Raspberry Pi OS). "
+                   "Cameras and streams: only the newest frame is classified, older ones are dropped and counted; "
+                   "files: every frame, in order.")
+@click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
+              help="Number of classes shown and logged per frame.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
+              help="Report only classes scoring at least this (0..1).")
+@runtime_options
+@click.option("--show/--headless", default=None,
+              help="Show a window with the top-k labels, FPS and invoke ms ('q' or Esc quits), or run without "
+                   "one. Default: a window when a display is available.")
+@click.option("--record", type=click.Path(dir_okay=False), default=None,
+              help="Write the annotated video to this .mp4 (mp4v) or .avi (MJPG) file, at the source's frame rate "
+                   "(15 frames/s when unknown).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help='Write one JSON object per processed frame, one per line, flushed per line: {"frame": index '
+                   'in the source, "t": seconds since start, "top": [{"index", "label", "score"}], "ms": {stage: '
+                   'ms}}.')
+@click.option("--frames", type=click.IntRange(min=1), default=None, help="Stop after this many processed frames.")
+@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Stop after this many seconds.")
+@click.option("--overwrite", is_flag=True, help="Replace existing --record / --log files.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print the summary as one JSON object: {"frames", "fps", "dropped", "stages_ms": {"capture", '
+                   '"preprocess", "invoke", "postprocess", "render", "total": {"p50", "p90", "p99", "mean", "max"}}, '
+                   '"frame_age_ms", "backend", "threads", "model", ...}.')
+def camera(model, source, top_k, threshold, show, record, log_path, frames, duration, overwrite, as_json, **opts):
+    """Live classifier: classify frames from --source with the .tflite MODEL, timing every stage.
+
+    \b
+    Each frame gets the same preprocessing and interpreter as `classify` (built
+    once). Per frame, in ms: capture, preprocess, invoke, postprocess, render,
+    and the frame age (capture to result). Ends on --frames, --duration, the end
+    of a file, 'q' in the window or Ctrl-C, always with a summary. A source that
+    stops giving frames ends the run with a message and exit code 1.
+    """
+    from tqdm import tqdm
+
+    from edgecnn.camera import open_source
+    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, run_loop
+    from edgecnn.report import camera_summary_text
+    from edgecnn.runtime import Classifier
+
+    _check_output(record, overwrite, "--record")
+    _check_output(log_path, overwrite, "--log")
+    if record is not None and not record.lower().endswith(tuple(Recorder.CODECS)):
+        raise click.BadParameter(f"{record}: expected a name ending in {', '.join(Recorder.CODECS)}",
+                                 param_hint="--record")
+    window = _display_available() if show is None else show
+    if window and not _display_available():
+        click.echo("Warning: --show but no display (DISPLAY/WAYLAND_DISPLAY unset): running headless", err=True)
+        window = False
+    clf = Classifier(model, make_options(**opts))
+    src = open_source(source)
+    log = renderer = None
+    try:
+        log = FrameLog(log_path) if log_path else None
+        renderer = Renderer(window, Recorder(record, src.fps) if record else None)
+        total = frames or getattr(src, "frame_count", None) or None
+        if frames and getattr(src, "frame_count", 0):
+            total = min(frames, src.frame_count)
+        with tqdm(total=total, unit="frame", desc="camera", leave=False, disable=None) as bar:
+            result = run_loop(src, clf, LoopOptions(top_k, threshold, frames, duration), renderer, log,
+                              on_frame=lambda _: bar.update(1))
+    finally:
+        for closer in (src, renderer, log):
+            if closer is not None:
+                closer.close()
+    summary = result.summary(clf, src.description)
+    if as_json:
+        _echo_json(summary)
+    else:
+        click.echo(camera_summary_text(summary))
+    for err in getattr(src, "errors", []):
+        click.echo(f"Warning: skipped {err}", err=True)
+    if result.failed:
+        click.echo(f"Error: {result.message}", err=True)
+        sys.exit(1)
+    if getattr(src, "errors", None):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--runs", type=click.IntRange(min=1), default=DEFAULT_BENCH_RUNS, show_default=True,
+              help="Timed invokes per model and thread count (frames with --pipeline).")
+@click.option("--warmup", type=click.IntRange(min=0), default=DEFAULT_BENCH_WARMUP, show_default=True,
+              help="Untimed invokes after the first one (which is reported on its own) and before the timed runs.")
+@runtime_options(threads_list=True)
+@click.option("--input", "input_image", type=click.Path(dir_okay=False), default=None,
+              help="Time on this image (decoded and preprocessed once). Default: random pixels (seed --seed) "
+                   "through the model's preprocessing, so the input has the model's dtype.")
+@click.option("--seed", type=int, default=DEFAULT_BENCH_SEED, show_default=True, help="Seed of the random input.")
+@click.option("--pipeline", default=None, metavar="SRC",
+              help="Time the full camera pipeline (capture, preprocess, invoke, postprocess; headless) on this "
+                   "video or image folder instead of bare invokes.")
+@click.option("--json", "fmt", flag_value="json", help="Print the rows as one JSON array.")
+@click.option("--csv", "fmt", flag_value="csv", help="Print the rows as CSV (nested keys as latency_ms.p50, ...).")
+@click.option("--histogram", type=click.Path(dir_okay=False), default=None,
+              help="Also write a latency-histogram PNG of every row here (needs matplotlib).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --histogram file.")
+def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, overwrite, threads, **opts):
+    """Latency of one or more .tflite MODELS: first invoke, then p50/p90/p99, mean, std, min, max (ms) and
+    throughput over --runs timed invokes after --warmup.
+
+    \b
+    Several models and/or --threads 1,2,4 give one table with each row's p50
+    relative to the first row (float32 vs int8 is one command). Each row also
+    records the model's size and dtypes, the backend and the machine (CPU,
+    cores, OS, Python; on a Raspberry Pi the board, CPU governor, temperature
+    and throttling). Percentiles: numpy linear interpolation. Warns when an int8
+    model is not faster than a float32 one at the same thread count.
+    """
+    from edgecnn import bench as b
+    from edgecnn.report import bench_csv, bench_json, bench_table, save_histogram
+
+    _check_output(histogram, overwrite, "--histogram")
+    make = lambda t: make_options(threads=t, **opts)  # noqa: E731
+    make(None)  # check --mean/--std before any work
+    results = b.run(list(models), list(threads or [None]), make, runs, warmup, input_image, pipeline, seed)
+    rows = [r for r, _ in results]
+    if fmt == "json":
+        click.echo(bench_json(rows))
+    elif fmt == "csv":
+        click.echo(bench_csv(rows), nl=False)
+    else:
+        click.echo(bench_table(rows))
+        click.echo("machine: " + b.describe_environment(rows[0]["environment"]))
+    for w in b.int8_not_faster(rows):
+        click.echo(f"Warning: {w}", err=True)
+    if histogram:
+        save_histogram([(f"{r['model']} x{r['threads']}", d) for r, d in results], histogram,
+                       "Pipeline time per frame" if pipeline else "Invoke latency")
+        click.echo(f"histogram: {histogram}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,325 @@
+"""The camera loop: capture -> preprocess -> invoke -> postprocess -> render (overlay, window, recording) -> log,
+with every stage timed per frame and a summary at the end.
+
+:func:`run_loop` is the testable core: it takes any source (``read() -> Frame | None``, raising
+:class:`edgecnn.camera.EndOfSource` at the end; see :mod:`edgecnn.camera`) and any classifier with the
+:class:`edgecnn.runtime.Classifier` stages ``preprocess(image, order)``, ``invoke(tensor)`` and
+``postprocess(raw, k, threshold)``. Window, recording and the per-frame log are optional sinks around it.
+
+Imports numpy, OpenCV (only for the window and the recording) and the standard library; never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecnn.bench import latency_stats
+from edgecnn.camera import EndOfSource, failure_hint
+from edgecnn.config import CAMERA_MAX_FAILURES as MAX_FAILURES
+from edgecnn.config import DEFAULT_RECORD_FPS, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+
+#: Timed stages of one frame, in order; ``total`` (capture start to render end) is added in the summary.
+STAGES = ("capture", "preprocess", "invoke", "postprocess", "render")
+#: Weight of the newest frame in the FPS estimate shown on the overlay (exponential moving average).
+FPS_SMOOTHING = 0.1
+#: Window title.
+WINDOW_NAME = "edgecnn"
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Options of the camera loop.
+
+    Attributes:
+        top_k: classes reported per frame; threshold: minimum score (0..1) reported.
+        max_frames: stop after this many processed frames (None: no limit).
+        duration_s: stop after this many seconds (None: no limit).
+        max_failures: consecutive failed reads after which the source counts as failed.
+    """
+
+    top_k: int = DEFAULT_TOP_K
+    threshold: float = DEFAULT_THRESHOLD
+    max_frames: int | None = None
+    duration_s: float | None = None
+    max_failures: int = MAX_FAILURES
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k is {self.top_k}, expected >= 1")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames is {self.max_frames}, expected >= 1")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration_s is {self.duration_s}, expected > 0 seconds")
+        if self.max_failures < 1:
+            raise ValueError(f"max_failures is {self.max_failures}, expected >= 1")
+
+
+@dataclass
+class LoopResult:
+    """What a run of :func:`run_loop` measured.
+
+    Attributes:
+        frames: frames processed; wall_s: seconds from the first read to the end.
+        dropped: frames the source captured but the loop never processed (live sources only).
+        failed_reads: reads that returned no frame, in total.
+        ended: why the loop stopped: "frames", "duration", "end of source", "quit", "interrupted", "source failed".
+        message: for "source failed", what happened (for the user).
+        stages_ms: per stage of :data:`STAGES` plus "total", one duration (ms) per processed frame.
+        frame_age_ms: per processed frame, capture time to result (after postprocess), ms.
+    """
+
+    frames: int = 0
+    wall_s: float = 0.0
+    dropped: int = 0
+    failed_reads: int = 0
+    ended: str = ""
+    message: str | None = None
+    stages_ms: dict[str, array] = field(default_factory=lambda: {s: array("d") for s in (*STAGES, "total")})
+    frame_age_ms: array = field(default_factory=lambda: array("d"))
+
+    @property
+    def failed(self) -> bool:
+        """True when the source stopped giving frames (the CLI exits non-zero)."""
+        return self.ended == "source failed"
+
+    def summary(self, classifier, source_description: str | None = None) -> dict:
+        """The JSON-ready summary.
+
+        Keys: frames, fps (frames / wall_s), dropped, failed_reads, stages_ms {capture, preprocess, invoke,
+        postprocess, render, total: {p50, p90, p99, mean, max}}, frame_age_ms {same}, backend, threads, model,
+        source, ended, wall_s. Statistics are None when no frame was processed.
+        """
+        def stats(values) -> dict | None:
+            if not len(values):
+                return None
+            s = latency_stats(values)
+            return {k: round(s[k], 4) for k in ("p50", "p90", "p99", "mean", "max")}
+
+        return {
+            "frames": self.frames,
+            "fps": round(self.frames / self.wall_s, 3) if self.wall_s > 0 else 0.0,
+            "dropped": self.dropped,
+            "failed_reads": self.failed_reads,
+            "stages_ms": {k: stats(v) for k, v in self.stages_ms.items()},
+            "frame_age_ms": stats(self.frame_age_ms),
+            "backend": classifier.backend.name,
+            "threads": classifier.threads,
+            "model": str(classifier.path),
+            "source": source_description,
+            "ended": self.ended,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+# ----------------------------------------------------------------------------------------------- sinks
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class FrameLog:
+    """``--log``: one JSON object per processed frame, one per line, flushed per line (so a run that stops early
+    keeps every frame already processed). The file is opened once; the caller checks it may be written."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._f = open(self.path, "w", encoding="utf-8")
+
+    def write(self, frame_index: int, t: float, top: list, stage_ms: dict[str, float]) -> None:
+        """Write ``{"frame", "t" (s since the loop started, at the result), "top": [{"index", "label", "score"}],
+        "ms": {stage: ms}}``."""
+        rec = {"frame": frame_index, "t": round(t, 6), "top": [p.to_dict() for p in top],
+               "ms": {k: round(v, 4) for k, v in stage_ms.items()}}
+        self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class Recorder:
+    """``--record``: annotated frames into a video (OpenCV VideoWriter, codec by suffix: .mp4 mp4v, .avi MJPG).
+
+    Frames go to a temporary file next to ``path`` that replaces ``path`` on :meth:`close` (a recording that never
+    got a frame leaves nothing behind). Frames whose size differs from the first are resized to it.
+    """
+
+    CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+    def __init__(self, path: str | Path, fps: float):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in self.CODECS:
+            raise ValueError(f"{path}: unsupported video suffix, expected one of {', '.join(self.CODECS)}")
+        self.fps = fps if fps and fps > 0 else DEFAULT_RECORD_FPS
+        self._writer = None
+        self._size = None
+        self._tmp: str | None = None
+        self.frames = 0
+
+    def write(self, image) -> None:
+        """Append an (H, W, 3) uint8 BGR image."""
+        import cv2
+
+        if self._writer is None:
+            fd, self._tmp = tempfile.mkstemp(suffix=self.path.suffix, prefix=f".{self.path.stem}.",
+                                             dir=self.path.parent)
+            os.close(fd)
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the mode open() would
+            self._size = (image.shape[1], image.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                os.unlink(self._tmp)
+                raise OSError(f"{self.path}: OpenCV cannot write this video format here")
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+
+
+class Renderer:
+    """The render stage: draw the overlay on a BGR copy of the frame, show it in a window and/or record it.
+
+    Args:
+        window: show an OpenCV window (needs a display); ``q`` or Esc in it ends the loop.
+        recorder: a :class:`Recorder` or None.
+    """
+
+    def __init__(self, window: bool = False, recorder: Recorder | None = None):
+        self.window = window
+        self.recorder = recorder
+        if window:
+            import cv2
+
+            cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
+
+    @property
+    def active(self) -> bool:
+        return self.window or self.recorder is not None
+
+    def render(self, frame, top: list, fps: float | None, invoke_ms: float | None) -> bool:
+        """Draw and output one frame. Returns True when the user asked to quit (``q``/Esc in the window)."""
+        from edgecnn.overlay import draw_overlay, enlarge, to_bgr
+
+        image = draw_overlay(enlarge(to_bgr(frame.image, frame.order)), top, fps, invoke_ms)
+        if self.recorder is not None:
+            self.recorder.write(image)
+        if self.window:
+            import cv2
+
+            cv2.imshow(WINDOW_NAME, image)
+            return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)
+        return False
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.window:
+            import cv2
+
+            cv2.destroyAllWindows()
+
+
+# ----------------------------------------------------------------------------------------------- loop
+def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer: Renderer | None = None,
+             log: FrameLog | None = None, on_frame=None, clock=time.perf_counter) -> LoopResult:
+    """Classify frames from ``source`` until a stop condition, timing each stage.
+
+    Stops on ``options.max_frames`` processed frames, ``options.duration_s`` seconds, the end of a finite source,
+    ``q`` in the window, Ctrl-C (KeyboardInterrupt is caught), or ``options.max_failures`` consecutive failed reads
+    (``ended == "source failed"``, with a message). The caller closes the source, renderer and log.
+
+    Per frame (ms): capture (waiting for / decoding the frame), preprocess, invoke, postprocess, render (0 without
+    window and recording), total (capture start to render end); frame age: capture time to result.
+
+    Args:
+        source: frame source (see :mod:`edgecnn.camera`).
+        classifier: object with preprocess/invoke/postprocess like :class:`edgecnn.runtime.Classifier`.
+        renderer: optional :class:`Renderer`; log: optional :class:`FrameLog`.
+        on_frame: optional callable(result_so_far) after each processed frame (e.g. a progress bar).
+        clock: seconds clock (``time.perf_counter``; frames carry capture times from the same clock).
+    Returns:
+        :class:`LoopResult`.
+    """
+    res = LoopResult()
+    st = res.stages_ms
+    cap_ms, pre_ms, inv_ms, post_ms, ren_ms, tot_ms = (st[s] for s in (*STAGES, "total"))
+    render = renderer is not None and renderer.active
+    failures = 0
+    fps = None
+    k, thr = options.top_k, options.threshold
+    start = clock()
+    last_end = start
+    try:
+        while True:
+            if options.max_frames is not None and res.frames >= options.max_frames:
+                res.ended = "frames"
+                break
+            t0 = clock()
+            if options.duration_s is not None and t0 - start >= options.duration_s:
+                res.ended = "duration"
+                break
+            try:
+                frame = source.read()
+            except EndOfSource:
+                res.ended = "end of source"
+                break
+            t1 = clock()
+            if frame is None:
+                failures += 1
+                res.failed_reads += 1
+                if failures >= options.max_failures:
+                    res.ended = "source failed"
+                    what = ("opened but returned no frames" if res.frames == 0
+                            else f"stopped returning frames after {res.frames} processed")
+                    res.message = (f"{source.description}: {what} ({failures} consecutive reads failed)"
+                                   f"{failure_hint(source)}")
+                    break
+                continue
+            failures = 0
+            tensor = classifier.preprocess(frame.image, frame.order)
+            t2 = clock()
+            raw = classifier.invoke(tensor)
+            t3 = clock()
+            top = classifier.postprocess(raw, k, thr)
+            t4 = clock()
+            quit_ = renderer.render(frame, top, fps, (t3 - t2) * 1e3) if render else False
+            t5 = clock()
+            cap_ms.append((t1 - t0) * 1e3)
+            pre_ms.append((t2 - t1) * 1e3)
+            inv_ms.append((t3 - t2) * 1e3)
+            post_ms.append((t4 - t3) * 1e3)
+            ren_ms.append((t5 - t4) * 1e3)
+            tot_ms.append((t5 - t0) * 1e3)
+            res.frame_age_ms.append((t4 - frame.t_capture) * 1e3)
+            res.frames += 1
+            if log is not None:
+                log.write(frame.index, t4 - start, top, {s: st[s][-1] for s in (*STAGES, "total")})
+            dt = t5 - last_end
+            last_end = t5
+            if dt > 0:
+                fps = 1 / dt if fps is None else (1 - FPS_SMOOTHING) * fps + FPS_SMOOTHING / dt
+            if on_frame is not None:
+                on_frame(res)
+            if quit_:
+                res.ended = "quit"
+                break
+    except KeyboardInterrupt:
+        res.ended = "interrupted"
+    res.wall_s = clock() - start
+    res.dropped = int(getattr(source, "dropped", 0))
+    return res
+

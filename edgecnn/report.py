@@ -1,0 +1,152 @@
+"""Results -> text tables, JSON, CSV and latency-histogram PNGs.
+
+Pure formatting over the dicts made by :mod:`edgecnn.bench` (bench rows) and :mod:`edgecnn.loop` (camera
+summaries). matplotlib is imported only by :func:`save_histogram`, and may be absent on a device.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from edgecnn.errors import EdgecnnError
+
+#: Statistics shown in the bench table, in order.
+TABLE_STATS = ("p50", "p90", "p99", "mean", "std", "min", "max")
+#: Histogram bins per row.
+HISTOGRAM_BINS = 50
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """Align columns: the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = []
+    for r in [header, *rows]:
+        out.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------------------- bench
+def bench_table(rows: list[dict]) -> str:
+    """Bench rows as a text table: model, kind, in/out dtypes, threads, size, first invoke, p50..max (ms),
+    inferences per second, and p50 relative to the first row (``1.00x``; 2.00x = twice as slow). Pipeline rows
+    (``"pipeline"`` key) show per-frame totals."""
+    if not rows:
+        return "(no results)"
+    base = rows[0]["latency_ms"]["p50"]
+    header = ["model", "kind", "in/out", "thr", "size", "first", *TABLE_STATS, "per s", "p50 vs 1st"]
+    body = []
+    for r in rows:
+        lat = r["latency_ms"]
+        first = r.get("first_invoke_ms")
+        body.append([
+            r["model"] + (f" [pipeline {r['pipeline']}]" if r.get("pipeline") else ""),
+            r.get("kind", "?"), f"{r.get('input_dtype', '?')}/{r.get('output_dtype', '?')}", str(r["threads"]),
+            _fmt_bytes(r["size_bytes"]), f"{first:.3f}" if first is not None else "-",
+            *(f"{lat[k]:.3f}" for k in TABLE_STATS), f"{r['throughput_per_s']:.1f}",
+            f"{lat['p50'] / base:.2f}x" if base > 0 else "-",
+        ])
+    return _table(header, body) + "\n(latencies in ms; 'first' is the first invoke, before warm-up)"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = ";".join(map(str, v))
+        else:
+            out[key] = v
+    return out
+
+
+def bench_csv(rows: list[dict]) -> str:
+    """Bench rows as CSV with a header; nested keys flattened with dots (``latency_ms.p50``,
+    ``environment.cpu_model``), lists joined with ``;``."""
+    flat = [_flatten(r) for r in rows]
+    fields = list(dict.fromkeys(k for f in flat for k in f))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(flat)
+    return buf.getvalue()
+
+
+def bench_json(rows: list[dict]) -> str:
+    """Bench rows as one JSON array."""
+    return json.dumps(rows, indent=1)
+
+
+# ----------------------------------------------------------------------------------------------- camera
+def camera_summary_text(s: dict) -> str:
+    """A camera summary (:meth:`edgecnn.loop.LoopResult.summary`) as text, stage statistics in ms."""
+    lines = [f"{s['frames']} frames in {s['wall_s']:.2f} s ({s['fps']:.1f} FPS), {s['dropped']} dropped, "
+             f"{s['failed_reads']} failed reads; ended: {s['ended']}",
+             f"model {s['model']} ({s['backend']}, {s['threads']} threads), source {s['source']}"]
+    keys = ("p50", "p90", "p99", "mean", "max")
+    body = []
+    for name, v in [*s["stages_ms"].items(), ("frame age", s["frame_age_ms"])]:
+        body.append([name, *(f"{v[k]:.3f}" if v else "-" for k in keys)])
+    return "\n".join(lines) + "\n" + _table(["ms", *keys], body)
+
+
+# ----------------------------------------------------------------------------------------------- plots
+def save_histogram(series: list[tuple[str, "object"]], path: str | Path, title: str = "Latency") -> None:
+    """Write a PNG with one latency histogram per series (overlaid, shared bins).
+
+    Args:
+        series: [(label, durations in ms), ...].
+        path: output .png; written to a temporary file first, then moved into place.
+    Raises:
+        EdgecnnError: matplotlib is not installed (``pip install edgecnn[plot]``).
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise EdgecnnError("the latency histogram needs matplotlib: pip install matplotlib "
+                           "(or edgecnn[plot])") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    path = Path(path)
+    all_ms = np.concatenate([np.asarray(d, dtype=float) for _, d in series])
+    bins = np.linspace(all_ms.min(), np.percentile(all_ms, 99.5), HISTOGRAM_BINS + 1)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, d in series:
+        d = np.asarray(d, dtype=float)
+        ax.hist(np.clip(d, bins[0], bins[-1]), bins=bins, alpha=0.55,
+                label=f"{label} (p50 {np.percentile(d, 50):.3f} ms)")
+    ax.set_xlabel("latency, ms (values above the 99.5th percentile are put in the last bin)")
+    ax.set_ylabel("runs")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}.", dir=path.parent)
+    os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; give it the mode open() would
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
