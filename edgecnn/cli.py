@@ -14,6 +14,9 @@ import click
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
+from edgecnn.config import ARCHITECTURES, DEFAULT_FOLDER_SIZE, TrainOptions
+
+_TRAIN = TrainOptions()  # defaults shown in --help
 
 
 class FloatList(click.ParamType):
@@ -378,6 +381,87 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         save_histogram([(f"{r['model']} x{r['threads']}", d) for r, d in results], histogram,
                        "Pipeline time per frame" if pipeline else "Invoke latency")
         click.echo(f"histogram: {histogram}", err=True)
+
+
+# ------------------------------------------------------------------------------ workstation: train / quantize / evaluate
+
+_DATA_HELP = ("DATA is an image folder (ROOT/<class>/<images>, class order = sorted folder names), 'fashion-mnist' "
+              "(the IDX files in /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist), "
+              "'fashion-mnist:PATH' (the same four IDX files elsewhere) or 'idx:PATH' (any MNIST-style IDX folder; "
+              "class names from PATH/labels.txt, else 0..K-1).")
+
+
+def _train_side(what: str):
+    """Import a train-side module, turning a missing TensorFlow into a one-line hint."""
+    import importlib
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise click.ClickException(f"this command needs TensorFlow: pip install 'edgecnn[train]'")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+    return importlib.import_module(f"edgecnn.{what}")
+
+
+@main.command(epilog=_DATA_HELP)
+@click.argument("data")
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
+              help="Output folder for model.keras, labels.txt, preprocessing.json, train_report.json and "
+                   "training_curve.png. Must be new or empty unless --force.")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default=_TRAIN.arch, show_default=True,
+              help="resnet8: the MLPerf Tiny ResNet-8 (78k params at width 1); mobilenet: depthwise-separable "
+                   "MobileNet-style; cnn: plain VGG-style.")
+@click.option("--width", type=click.FloatRange(min=0.05), default=_TRAIN.width, show_default=True,
+              help="Width multiplier: scales every filter count (parameters grow about with its square).")
+@click.option("--img-size", type=click.IntRange(min=8), default=None,
+              help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
+                   f"{DEFAULT_FOLDER_SIZE} for image folders.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="Input channels (1 = grayscale, 3 = RGB). Default: 1 for IDX data, 3 for image folders.")
+@click.option("--resize", type=click.Choice(RESIZE_RULES), default=None,
+              help="How images are fitted to the input size. Default: stretch for IDX data, center-crop for folders.")
+@click.option("--epochs", type=click.IntRange(min=1), default=_TRAIN.epochs, show_default=True,
+              help="Passes over the training split.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=_TRAIN.batch_size, show_default=True,
+              help="Images per training step.")
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=_TRAIN.lr, show_default=True,
+              help="Peak learning rate (Adam); cosine decay to 1% of it by the last step.")
+@click.option("--seed", type=int, default=_TRAIN.seed, show_default=True,
+              help="Seed of the split, weight init, shuffling and augmentation: same data + same seed = same "
+                   "weights on the same machine.")
+@click.option("--val-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+              default=_TRAIN.val_split, show_default=True,
+              help="Fraction of the training data held out for validation (stratified per class).")
+@click.option("--flip/--no-flip", default=_TRAIN.flip, show_default=True,
+              help="Random horizontal flips in training (turn off for digits, text, anything mirror-sensitive).")
+@click.option("--shift", type=click.FloatRange(0.0, 0.5, max_open=True), default=_TRAIN.shift, show_default=True,
+              help="Random shift in training, as a fraction of the image size.")
+@click.option("--brightness", type=click.FloatRange(0.0, 1.0), default=_TRAIN.brightness, show_default=True,
+              help="Random brightness change in training, as a fraction of the 0..255 range.")
+@click.option("--strict", is_flag=True,
+              help="Fail on any unreadable or non-image file instead of skipping and listing it.")
+@click.option("--force", is_flag=True, help="Replace the contents of a non-empty --outdir.")
+@click.option("--json", "as_json", is_flag=True, help="Print train_report.json to stdout at the end (one line).")
+def train(data, outdir, channels, as_json, force, **kw):
+    """Train a compact CNN on DATA and write it to --outdir.
+
+    \b
+    Every image is decoded once before training; unusable files are listed and
+    skipped (or rejected with --strict). Prints per-class counts, the parameter
+    and MAC table, a progress bar per epoch; keeps the best-on-validation weights.
+    """
+    from edgecnn.config import TrainOptions
+
+    try:
+        opts = TrainOptions(channels=int(channels) if channels else None, **kw)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    tr = _train_side("train")
+    tr.check_outdir(outdir, force)
+    log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    report = tr.train(data, outdir, opts, force=force, log=log)
+    if as_json:
+        _echo_json({k: v for k, v in report.items() if k != "layers"})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -114,6 +114,80 @@ class RuntimeOptions:
     softmax: bool = False
 
 
+# ----------------------------------------------------------------------------------- workstation (edgecnn[train])
+
+#: Architectures of :func:`edgecnn.model.build`.
+ARCHITECTURES = ("resnet8", "mobilenet", "cnn")
+DEFAULT_ARCH = "resnet8"
+#: Default square input size (pixels) of models trained on an image folder (IDX data keeps its own size).
+DEFAULT_FOLDER_SIZE = 96
+#: Default fraction of the training data held out for validation, and default seed of split/init/augmentation.
+DEFAULT_VAL_SPLIT = 0.1
+DEFAULT_SEED = 0
+#: Default number of calibration images (class-balanced, from the training split) for int8 quantization.
+DEFAULT_CALIB_SAMPLES = 500
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Options of ``edgecnn train`` (:func:`edgecnn.train.train`).
+
+    Attributes:
+        arch: one of :data:`ARCHITECTURES`.
+        width: width multiplier (scales every filter count).
+        img_size: square input size in pixels; None = the data's own size (IDX) or :data:`DEFAULT_FOLDER_SIZE`.
+        channels: 1 or 3; None = 1 for IDX sources, 3 for image folders.
+        resize: one of :data:`RESIZE_RULES`; None = ``stretch`` for IDX, ``center-crop`` for image folders.
+        epochs: passes over the training split.
+        batch_size: images per step.
+        lr: peak learning rate of Adam; cosine decay to ``lr * lr_floor`` over all steps.
+        lr_floor: final learning rate as a fraction of ``lr``.
+        seed: seeds the split, weight init, shuffling and augmentation.
+        val_split: fraction of the training data held out for validation (stratified), in (0, 1).
+        flip: random horizontal flip (turn off where mirroring changes the class: digits, text).
+        shift: random translation, fraction of the image size (zero padding, then a random crop).
+        brightness: random brightness change, fraction of the 0..255 range (added to every pixel, clipped).
+        strict: reject the dataset if any file is unusable instead of skipping it.
+    """
+
+    arch: str = DEFAULT_ARCH
+    width: float = 1.0
+    img_size: int | None = None
+    channels: int | None = None
+    resize: str | None = None
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    lr_floor: float = 0.01
+    seed: int = DEFAULT_SEED
+    val_split: float = DEFAULT_VAL_SPLIT
+    flip: bool = True
+    shift: float = 0.1
+    brightness: float = 0.1
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch is {self.arch!r}, expected one of {', '.join(ARCHITECTURES)}")
+        if not self.width > 0:
+            raise ValueError(f"width is {self.width}, expected > 0")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} is {getattr(self, name)}, expected >= 1")
+        if self.img_size is not None and self.img_size < 8:
+            raise ValueError(f"img_size is {self.img_size}, expected >= 8 pixels")
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"channels is {self.channels}, expected 1 or 3")
+        if self.resize is not None and self.resize not in RESIZE_RULES:
+            raise ValueError(f"resize rule is {self.resize!r}, expected one of {', '.join(RESIZE_RULES)}")
+        if not 0.0 < self.val_split < 1.0:
+            raise ValueError(f"val_split is {self.val_split}, expected a fraction in (0, 1)")
+        if not 0.0 <= self.shift < 0.5:
+            raise ValueError(f"shift is {self.shift}, expected a fraction in [0, 0.5)")
+        if not 0.0 <= self.brightness <= 1.0:
+            raise ValueError(f"brightness is {self.brightness}, expected a fraction in [0, 1]")
+
+
 # ----------------------------------------------------------------------------------- device: camera and bench
 
 #: ``edgecnn bench``: timed runs per row, untimed warm-up runs before them (after the first invoke, which is
