@@ -1,0 +1,399 @@
+"""edgecnn camera: the loop with fake sources and classifiers (a source that fails mid-run, one faster than the
+model), the newest-frame reader, source dispatch, the log/summary contract, and the command headless on tiny
+models."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn import camera as cam
+from edgecnn.cli import main
+from edgecnn.loop import STAGES, FrameLog, LoopOptions, Renderer, run_loop
+from edgecnn.runtime import Prediction
+
+STAT_KEYS = {"p50", "p90", "p99", "mean", "max"}
+
+
+# ----------------------------------------------------------------------------------------------- fakes
+class FakeSource:
+    """A finite source of ``n`` frames; after ``fail_after`` frames every read fails (returns None)."""
+
+    live = False
+
+    def __init__(self, n=10, fail_after=None, shape=(48, 64, 3), camera_index=False):
+        self.n, self.fail_after, self.shape = n, fail_after, shape
+        self.description = "fake"
+        self.is_camera_index = camera_index
+        self.dropped = 0
+        self.reads = 0
+        self.closed = False
+
+    def read(self):
+        i = self.reads
+        self.reads += 1
+        if self.fail_after is not None and i >= self.fail_after:
+            return None
+        if i >= self.n:
+            raise cam.EndOfSource
+        return cam.Frame(np.full(self.shape, i % 256, np.uint8), "bgr", i, time.perf_counter())
+
+    def close(self):
+        self.closed = True
+
+
+class FakeClassifier:
+    """Predicts class ``frame value % 3`` with score 1; ``invoke_hook`` runs inside invoke (to be slow, or to raise)."""
+
+    def __init__(self, invoke_hook=None):
+        self.backend = SimpleNamespace(name="fake", version="0")
+        self.threads = 1
+        self.path = Path("fake.tflite")
+        self.invoke_hook = invoke_hook
+        self.seen = []
+
+    def preprocess(self, image, order):
+        return image[:1, :1, 0].astype(np.int64).copy()
+
+    def invoke(self, tensor):
+        if self.invoke_hook:
+            self.invoke_hook()
+        self.seen.append(int(tensor[0, 0]))
+        return tensor
+
+    def postprocess(self, raw, k, threshold):
+        c = int(raw[0, 0]) % 3
+        return [Prediction(c, f"class{c}", 1.0)][:k]
+
+
+def _read_log(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _check_log_record(rec):
+    assert set(rec) == {"frame", "t", "top", "ms"}
+    assert set(rec["ms"]) == {*STAGES, "total"}
+    for p in rec["top"]:
+        assert set(p) == {"index", "label", "score"}
+
+
+def _check_summary(s, frames):
+    assert s["frames"] == frames
+    assert set(s["stages_ms"]) == {*STAGES, "total"}
+    for v in [*s["stages_ms"].values(), s["frame_age_ms"]]:
+        assert set(v) == STAT_KEYS
+        assert v["p50"] <= v["p90"] <= v["p99"] <= v["max"]
+    for key in ("fps", "dropped", "backend", "threads", "model"):
+        assert key in s
+
+
+# ----------------------------------------------------------------------------------------------- loop
+def test_file_source_every_frame_in_order_with_log(tmp_path):
+    log = FrameLog(tmp_path / "f.jsonl")
+    res = run_loop(FakeSource(n=7), FakeClassifier(), LoopOptions(top_k=1), log=log)
+    log.close()
+    assert res.ended == "end of source" and res.frames == 7 and res.dropped == 0
+    recs = _read_log(tmp_path / "f.jsonl")
+    assert [r["frame"] for r in recs] == list(range(7))
+    for i, r in enumerate(recs):
+        _check_log_record(r)
+        assert r["top"] == [{"index": i % 3, "label": f"class{i % 3}", "score": 1.0}]
+    assert [r["t"] for r in recs] == sorted(r["t"] for r in recs)
+    _check_summary(res.summary(FakeClassifier()), 7)
+
+
+def test_source_failing_mid_run_ends_with_message_and_keeps_the_log(tmp_path):
+    log = FrameLog(tmp_path / "f.jsonl")
+    src = FakeSource(n=100, fail_after=4)
+    res = run_loop(src, FakeClassifier(), LoopOptions(max_failures=3), log=log)
+    log.close()
+    assert res.failed and res.frames == 4
+    assert src.reads == 4 + 3  # gave up after exactly max_failures consecutive failed reads
+    assert "stopped returning frames after 4" in res.message and "3 consecutive" in res.message
+    assert [r["frame"] for r in _read_log(tmp_path / "f.jsonl")] == [0, 1, 2, 3]
+    _check_summary(res.summary(FakeClassifier()), 4)
+
+
+def test_camera_that_opens_but_never_gives_a_frame_suggests_picamera2():
+    res = run_loop(FakeSource(fail_after=0, camera_index=True), FakeClassifier(), LoopOptions(max_failures=2))
+    assert res.failed and res.frames == 0
+    assert "opened but returned no frames" in res.message and "--source picamera2" in res.message
+    s = res.summary(FakeClassifier())
+    assert s["frames"] == 0 and s["stages_ms"]["invoke"] is None and s["frame_age_ms"] is None
+
+
+def test_isolated_failed_reads_are_tolerated():
+    class Flaky(FakeSource):
+        def read(self):
+            if self.reads % 3 == 1:  # every third read fails, never twice in a row
+                self.reads += 1
+                return None
+            return super().read()
+
+    res = run_loop(Flaky(n=12), FakeClassifier(), LoopOptions(max_failures=2))
+    assert res.ended == "end of source" and res.failed_reads > 0 and not res.failed
+
+
+def test_stops_on_max_frames_and_duration():
+    res = run_loop(FakeSource(n=100), FakeClassifier(), LoopOptions(max_frames=5))
+    assert (res.ended, res.frames) == ("frames", 5)
+    ticks = iter(np.arange(0, 100, 0.5))  # fake clock: every clock read advances 0.5 s
+    res = run_loop(FakeSource(n=100), FakeClassifier(), LoopOptions(duration_s=3.0), clock=lambda: next(ticks))
+    assert res.ended == "duration" and 0 < res.frames < 100
+
+
+def test_ctrl_c_ends_with_a_summary():
+    calls = []
+
+    def hook():
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    res = run_loop(FakeSource(n=10), FakeClassifier(hook), LoopOptions())
+    assert res.ended == "interrupted" and res.frames == 2
+    _check_summary(res.summary(FakeClassifier()), 2)
+
+
+def test_quit_key_from_the_renderer_ends_the_loop():
+    class QuitAfter2(Renderer):
+        def __init__(self):
+            super().__init__(window=False)
+            self.n = 0
+
+        @property
+        def active(self):
+            return True
+
+        def render(self, frame, top, fps, invoke_ms):
+            self.n += 1
+            return self.n == 2
+
+    res = run_loop(FakeSource(n=10), FakeClassifier(), LoopOptions(), renderer=QuitAfter2())
+    assert (res.ended, res.frames) == ("quit", 2)
+
+
+class FastLiveSource:
+    """A live fake camera: frames are ready as soon as they are asked for, numbered 0, 1, 2, ..."""
+
+    description = "fast fake camera"
+
+    def __init__(self):
+        self.produced = 0
+        self.lock = threading.Condition()
+
+    def read(self):
+        time.sleep(0.0005)
+        with self.lock:
+            i = self.produced
+            self.produced += 1
+            self.lock.notify_all()
+        return cam.Frame(np.full((8, 8, 3), i % 256, np.uint8), "bgr", i, time.perf_counter())
+
+    def close(self):
+        pass
+
+
+def test_source_faster_than_the_model_drops_stale_frames(tmp_path):
+    """The model waits (invoke) until the camera has produced 3 more frames, so frames are certainly overwritten
+    while it works: the loop must classify only the newest ones, count the rest as dropped, never go backwards."""
+    src = FastLiveSource()
+    reader = cam.LatestFrameReader(src, timeout_s=5)
+
+    def slow_invoke():
+        with src.lock:
+            target = src.produced + 3
+            src.lock.wait_for(lambda: src.produced >= target, timeout=5)
+
+    log = FrameLog(tmp_path / "f.jsonl")
+    try:
+        res = run_loop(reader, FakeClassifier(slow_invoke), LoopOptions(max_frames=6), log=log)
+    finally:
+        reader.close()
+        log.close()
+    frames = [r["frame"] for r in _read_log(tmp_path / "f.jsonl")]
+    assert res.frames == 6 and len(frames) == 6
+    assert all(b > a for a, b in zip(frames, frames[1:]))
+    assert any(b - a > 1 for a, b in zip(frames, frames[1:]))  # stale frames were skipped
+    assert res.dropped > 0
+    assert res.dropped + res.frames <= reader.captured
+
+
+def test_latest_frame_reader_keeps_only_the_newest_frame():
+    reader = cam.LatestFrameReader(FakeSource(n=10), timeout_s=5)
+    reader._thread.join(timeout=5)  # the fake produces all 10 frames and ends before we read
+    frame = reader.read()
+    assert frame.index == 9 and reader.dropped == 9
+    with pytest.raises(cam.EndOfSource):
+        reader.read()
+    reader.close()
+
+
+def test_latest_frame_reader_reports_failures_without_waiting_for_the_timeout():
+    reader = cam.LatestFrameReader(FakeSource(fail_after=0), timeout_s=30)
+    t0 = time.monotonic()
+    res = run_loop(reader, FakeClassifier(), LoopOptions(max_failures=3))
+    reader.close()
+    assert res.failed and res.frames == 0
+    assert time.monotonic() - t0 < 30  # structural: a 30 s timeout would have been hit 3 times otherwise
+
+
+def test_four_channel_picamera2_frames_classify_like_bgr(tiny_models, tmp_path):
+    """picamera2 XRGB8888 frames (bytes B, G, R, X) give the same result as the same pixels in 3-channel BGR, and
+    the loop gives what `Classifier.classify` gives."""
+    from edgecnn.runtime import Classifier
+
+    clf = Classifier(tiny_models["int8"])
+    bgr = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    xrgb = np.concatenate([bgr, np.full((48, 64, 1), 255, np.uint8)], axis=2)
+
+    class Source(FakeSource):
+        def __init__(self, image):
+            super().__init__(n=1)
+            self.image = image
+
+        def read(self):
+            f = super().read()
+            return cam.Frame(self.image, "bgr", f.index, f.t_capture)
+
+    tops = []
+    for name, image in (("bgr", bgr), ("xrgb", xrgb)):
+        log = FrameLog(tmp_path / f"{name}.jsonl")
+        assert run_loop(Source(image), clf, LoopOptions(top_k=3), log=log).frames == 1
+        log.close()
+        tops.append(_read_log(tmp_path / f"{name}.jsonl")[0]["top"])
+    assert tops[0] == tops[1] == [p.to_dict() for p in clf.classify(bgr, 3, order="bgr").top]
+
+
+# ----------------------------------------------------------------------------------------------- sources
+def _video(path, n=6, size=(64, 48)):
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for i in range(n):
+        w.write(np.full((size[1], size[0], 3), 30 * i, np.uint8))
+    w.release()
+    return path
+
+
+def test_open_source_dispatch(tmp_path, image_dir):
+    video = _video(tmp_path / "v.avi")
+    src = cam.open_source(str(video))
+    assert isinstance(src, cam.OpenCVSource) and not src.live
+    frames = []
+    with pytest.raises(cam.EndOfSource):
+        while True:
+            frames.append(src.read())
+    src.close()
+    assert [f.index for f in frames] == list(range(6)) and frames[0].image.shape == (48, 64, 3)
+
+    folder = cam.open_source(str(image_dir))
+    assert isinstance(folder, cam.ImageFolderSource) and folder.frame_count == 3
+    assert isinstance(cam.open_source(str(image_dir / "*.png")), cam.ImageFolderSource)
+    with pytest.raises(cam.SourceError, match="no such file"):
+        cam.open_source(str(tmp_path / "missing.mp4"))
+
+
+def test_picamera2_missing_is_a_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    with pytest.raises(cam.SourceError, match="python3-picamera2"):
+        cam.open_source("picamera2")
+
+
+def test_overlay_draws_on_a_bgr_copy():
+    from edgecnn.overlay import draw_overlay, enlarge, to_bgr
+
+    rgb = np.zeros((28, 28, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB
+    bgr = to_bgr(rgb, "rgb")
+    assert bgr[0, 0].tolist() == [0, 0, 200] and rgb[0, 0].tolist() == [200, 0, 0]
+    assert to_bgr(np.zeros((5, 6, 4), np.uint8), "bgr").shape == (5, 6, 3)
+    big = enlarge(bgr)
+    assert big.shape[0] >= 360 and big.shape[0] % 28 == 0
+    before = big.copy()
+    out = draw_overlay(big, [Prediction(1, "shirt", 0.9)], fps=30.0, invoke_ms=1.5)
+    assert out is big and not np.array_equal(before, big)
+
+
+# ----------------------------------------------------------------------------------------------- command
+def _camera(args):
+    return CliRunner().invoke(main, ["camera", *map(str, args)])
+
+
+def test_camera_on_a_slideshow_matches_classify(tiny_models, tmp_path):
+    """The camera loop and `classify` give the same top-k for the same images (same preprocessing, same model)."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"img{i}.png"), rng.integers(0, 256, (30 + i, 40, 3), dtype=np.uint8))
+    log = tmp_path / "frames.jsonl"
+    r = _camera([tiny_models["int8"], "--source", tmp_path, "--headless", "--log", log, "--json", "-k", "3"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    _check_summary(summary, 4)
+    assert summary["ended"] == "end of source" and summary["dropped"] == 0
+    assert summary["model"] == str(tiny_models["int8"])
+    recs = _read_log(log)
+    c = CliRunner().invoke(main, ["classify", str(tiny_models["int8"]), str(tmp_path / "*.png"), "--json"])
+    expected = [json.loads(line)["top"] for line in c.stdout.splitlines()]
+    assert [rec["top"] for rec in recs] == expected
+
+
+def test_camera_on_a_video_records_and_refuses_to_overwrite(tiny_models, tmp_path):
+    import cv2
+
+    video = _video(tmp_path / "v.avi", n=8)
+    out, log = tmp_path / "out.avi", tmp_path / "f.jsonl"
+    r = _camera([tiny_models["int8"], "--source", video, "--headless", "--record", out, "--log", log, "--frames", 5])
+    assert r.exit_code == 0, r.output
+    assert "frames" in r.stdout and "invoke" in r.stdout
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    cap.release()
+    assert len(_read_log(log)) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.jsonl", "out.avi", "v.avi"]  # no temp files left
+
+    before = log.read_bytes()
+    again = _camera([tiny_models["int8"], "--source", video, "--headless", "--log", log])
+    assert again.exit_code == 2 and "--overwrite" in again.output and log.read_bytes() == before
+    forced = _camera([tiny_models["int8"], "--source", video, "--headless", "--log", log, "--overwrite"])
+    assert forced.exit_code == 0 and len(_read_log(log)) == 8
+
+
+def test_camera_source_failing_mid_run_exits_1_with_summary_and_log(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(cam, "open_source", lambda spec: FakeSource(n=100, fail_after=3, camera_index=True))
+    log = tmp_path / "f.jsonl"
+    r = _camera([tiny_models["int8"], "--source", "0", "--headless", "--log", log, "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.stdout)["frames"] == 3
+    assert "stopped returning frames" in r.stderr and "picamera2" in r.stderr
+    assert [rec["frame"] for rec in _read_log(log)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["{int8}", "--source", "{missing}"], "no such file"),
+    (["{int8}", "--source", "{tmp}", "--record", "{tmp}/out.txt"], "--record"),
+    (["{int8}", "--source", "{tmp}", "--log", "{tmp}/nodir/f.jsonl"], "does not exist"),
+    (["{missing}", "--source", "{tmp}"], "no such file"),
+])
+def test_camera_bad_input_is_one_clear_line(tiny_models, tmp_path, args, words):
+    fill = {"int8": tiny_models["int8"], "missing": tmp_path / "missing.mp4", "tmp": tmp_path}
+    r = _camera([a.format(**fill) for a in args] + ["--headless"])
+    assert r.exit_code in (1, 2)
+    assert words in r.output and "Traceback" not in r.output
+
+
+def test_camera_and_bench_help():
+    for cmd in ("camera", "bench"):
+        r = CliRunner().invoke(main, [cmd, "--help"])
+        assert r.exit_code == 0 and "ms" in r.output
