@@ -14,7 +14,7 @@ import click
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
-from edgecnn.config import ARCHITECTURES, DEFAULT_FOLDER_SIZE, TrainOptions
+from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
 
 _TRAIN = TrainOptions()  # defaults shown in --help
 
@@ -462,6 +462,90 @@ def train(data, outdir, channels, as_json, force, **kw):
     report = tr.train(data, outdir, opts, force=force, log=log)
     if as_json:
         _echo_json({k: v for k, v in report.items() if k != "layers"})
+
+
+@main.command(epilog=_DATA_HELP)
+@click.argument("model", type=click.Path(exists=True))
+@click.option("--data", "data", required=True,
+              help="The DATA the model was trained on: calibration images come from its training split, the "
+                   "reported accuracy from its held-out split (official test split if it has one, else validation).")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="The .tflite to write (labels and preprocessing embedded). The report goes beside it as "
+                   "<stem>_report.json and <stem>_confusion.png.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=DEFAULT_CALIB_SAMPLES, show_default=True,
+              help="Calibration images, drawn class-balanced from the training split.")
+@click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default="int8", show_default=True,
+              help="Input/output tensor type. float32 keeps a float interface around the int8 graph.")
+@click.option("--max-drop", type=click.FloatRange(min=0.0), default=None,
+              help="Quality gate: exit 1 when int8 top-1 is more than this many percentage points below float "
+                   "(the files are still written). Default: no gate.")
+@click.option("--allow-float", is_flag=True,
+              help="Accept float ops left by the converter (they are listed in the report) instead of failing.")
+@click.option("--float-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the float32 .tflite here (with the same metadata).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the train/validation split. Default: the one in train_report.json.")
+@click.option("--val-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Validation fraction. Default: the one in train_report.json.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--keep-names", is_flag=True,
+              help="Keep the converter's long tensor names (by default internal tensors are renamed t<index>, "
+                   "which saves a few KB in a small model and changes nothing at run time).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def quantize(model, data, out, as_json, **kw):
+    """Full-integer int8 post-training quantization of MODEL (an OUTDIR of edgecnn train, or its model.keras).
+
+    \b
+    Verifies the result (interface dtypes, every activation integer; names any
+    float op), embeds labels and preprocessing, and reports float vs int8 top-1,
+    agreement, per-class accuracy, confusion matrices and file sizes.
+    """
+    if not out.endswith(".tflite"):
+        raise click.BadParameter(f"{out} does not end in .tflite", param_hint="--output")
+    q = _train_side("quantize")
+    opts = q.QuantizeOptions(**kw)
+    log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
+    try:
+        report = q.quantize(model, data, out, opts, log=log)
+    except q.QualityGateError as e:
+        _echo_json(e.report) if as_json else click.echo(q.summary(e.report))
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(q.summary(report))
+
+
+@main.command(epilog=_DATA_HELP)
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("data")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default=None,
+              help="Which split to measure. Default: test where DATA has an official test split, else val.")
+@click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
+              help="k of the top-k accuracy.")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the train/validation split. Default: train_report.json's for a .keras model, else "
+                   f"{DEFAULT_SEED} (the train default).")
+@click.option("--val-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
+              help="Validation fraction, as above (train default 0.1).")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object: {"accuracy": float, "n": int, "top_k", "per_class", "confusion", ...}.')
+def evaluate(model, data, split, top_k, seed, val_split, as_json):
+    """Accuracy of MODEL (.tflite, .keras or an OUTDIR of edgecnn train) on a split of DATA: top-1, top-k,
+    per-class accuracy and the confusion matrix (rows true, columns predicted)."""
+    q = _train_side("quantize")
+    m = q.evaluate(model, data, split, top_k, seed, val_split, progress=not as_json)
+    if as_json:
+        _echo_json(m)
+        return
+    click.echo(f"{m['model']} on {m['data']} ({m['split']} split, {m['n']} images): top-1 "
+               f"{100 * m['accuracy']:.2f}%, top-{m['top_k']['k']} {100 * m['top_k']['accuracy']:.2f}%")
+    w = max(len(k) for k in m["per_class"])
+    for k, v in m["per_class"].items():
+        click.echo(f"  {k:<{w}}  {'-' if v is None else f'{100 * v:.1f}%'}")
+    click.echo("confusion (rows true, columns predicted):")
+    for row in m["confusion"]:
+        click.echo("  " + " ".join(f"{c:>5}" for c in row))
 
 
 if __name__ == "__main__":  # pragma: no cover
