@@ -170,7 +170,7 @@ def _idx_labels(folder: Path, n_classes: int, fashion: bool) -> list[str]:
     if fashion:
         if n_classes > len(FASHION_MNIST_LABELS):
             raise DataError(f"{folder}: labels go up to {n_classes - 1}, Fashion-MNIST has 10 classes")
-        return list(FASHION_MNIST_LABELS)
+        return list(FASHION_MNIST_LABELS[:n_classes])
     txt = folder / "labels.txt"
     if txt.is_file():
         names = [ln.strip() for ln in txt.read_text(encoding="utf-8").splitlines() if ln.strip()]
