@@ -85,6 +85,14 @@ def _resize_to(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
         return image
     # INTER_AREA averages when shrinking (no aliasing); INTER_LINEAR when enlarging.
     interp = cv2.INTER_AREA if out_h * out_w < h * w else cv2.INTER_LINEAR
+    # OpenCV's INTER_AREA takes a slow generic path for large non-integer ratios (a 480x480x3 camera crop to 28x28:
+    # 0.8 ms on x86, more than the model's invoke). Halving first by exact 2x2 block means (its fast integer path)
+    # while the image is still >= 4x the output keeps the result an area average (it differs from one direct
+    # INTER_AREA only in how partly covered pixels are weighted and in intermediate rounding) at ~0.1 ms.
+    while interp == cv2.INTER_AREA and h % 2 == 0 and w % 2 == 0 and h >= 4 * out_h and w >= 4 * out_w:
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA).reshape(h // 2, w // 2,
+                                                                                          *image.shape[2:])
+        h, w = h // 2, w // 2
     out = cv2.resize(image, (out_w, out_h), interpolation=interp)
     return out.reshape(out_h, out_w, *image.shape[2:])
 
