@@ -1,0 +1,182 @@
+"""Make a labelled 640x480 video from real Fashion-MNIST test images, and score an `edgecnn camera --log` against it.
+
+    python tools/make_video.py make demo-out/test.mp4 --idx models/fashion_mnist_sample --count 200
+    edgecnn camera models/fashion_mnist/int8.tflite --source demo-out/test.mp4 --resize center-crop --headless \
+        --log demo-out/frames.jsonl
+    python tools/make_video.py score demo-out/frames.jsonl demo-out/test.labels.csv
+
+Models trained on 28x28 IDX data record the ``stretch`` resize rule; a camera frame is 4:3, so run the camera with
+``--resize center-crop`` (the object is in the middle of the frame, as with a real camera).
+
+``make`` takes images from an MNIST-style IDX folder (default: the Fashion-MNIST test split in
+/usr/share/datasets/fashion-mnist, images no model here was trained on), picks ``--count`` of them (seeded, class
+balanced as far as the split allows), and shows each for ``--hold`` frames: the image enlarged to the frame height
+and centred on a black frame (so a centre crop of the frame gives the image back, as a camera pointed at an object
+would), written with OpenCV's VideoWriter (mp4v for .mp4, MJPG for .avi). Next to the video it writes
+``<name>.labels.csv`` with one row per frame: ``frame,label,name``.
+
+``score`` joins a camera log (one JSON object per frame, ``"frame"`` = index in the source) with that file and
+prints top-1 / top-k accuracy over the frames that were classified.
+
+Only numpy, OpenCV and click (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edgecnn.data import FASHION_MNIST_DIR, FASHION_MNIST_LABELS, parse_idx_images, parse_idx_labels  # noqa: E402
+
+#: Frame size (width, height) in pixels and frames per second of the video.
+FRAME_SIZE = (640, 480)
+FPS = 15.0
+CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
+
+
+def _read_idx(folder: Path, base: str) -> bytes:
+    for name in (base, base + ".gz"):
+        p = folder / name
+        if p.is_file():
+            raw = p.read_bytes()
+            return gzip.decompress(raw) if name.endswith(".gz") else raw
+    raise click.ClickException(f"{folder}: missing {base} (or {base}.gz)")
+
+
+def pick(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` indices, round-robin over the classes in a seeded random order (class balanced)."""
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
+    out = []
+    while len(out) < count and any(per_class):
+        for idx in per_class:
+            if idx and len(out) < count:
+                out.append(idx.pop())
+    return np.array(rng.permutation(out), dtype=np.int64)
+
+
+def compose(image: np.ndarray, size: tuple[int, int] = FRAME_SIZE, fit: str = "center-crop") -> np.ndarray:
+    """A (h, w) uint8 gray image -> (H, W, 3) uint8 BGR frame of ``size`` = (W, H).
+
+    ``center-crop``: enlarged (nearest neighbour) to a square of the frame height, centred, black around it;
+    ``stretch``: enlarged to the whole frame.
+    """
+    import cv2
+
+    w, h = size
+    frame = np.zeros((h, w), np.uint8)
+    if fit == "stretch":
+        frame[:] = cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST)
+    else:
+        side = min(w, h)
+        top, left = (h - side) // 2, (w - side) // 2
+        frame[top:top + side, left:left + side] = cv2.resize(image, (side, side), interpolation=cv2.INTER_NEAREST)
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+
+
+@click.group()
+def cli():
+    """Labelled demo videos from real test images, and scoring camera logs against them."""
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--idx", "idx_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=FASHION_MNIST_DIR, show_default=True, help="Folder with the IDX test files (optionally .gz).")
+@click.option("--count", type=click.IntRange(min=1), default=200, show_default=True, help="Images in the video.")
+@click.option("--hold", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Frames each image stays on screen.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the image choice and order.")
+@click.option("--fit", type=click.Choice(["center-crop", "stretch"]), default="center-crop", show_default=True,
+              help="Image layout in the frame (see the module docstring).")
+@click.option("--fashion/--numbers", default=True, show_default=True,
+              help="Name the classes as Fashion-MNIST's (T-shirt/top, ...) or by their numbers.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT and its labels file.")
+def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, fashion: bool, overwrite: bool):
+    """Write the video OUT (.mp4 or .avi) and OUT's .labels.csv."""
+    import cv2
+    from tqdm import tqdm
+
+    if out.suffix.lower() not in CODECS:
+        raise click.BadParameter(f"{out}: expected a name ending in .mp4 or .avi", param_hint="OUT")
+    truth = out.with_suffix(".labels.csv")
+    for p in (out, truth):
+        if p.exists() and not overwrite:
+            raise click.BadParameter(f"{p} exists; pass --overwrite to replace it", param_hint="OUT")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    images = parse_idx_images(_read_idx(idx_dir, "t10k-images-idx3-ubyte"), str(idx_dir))
+    labels = parse_idx_labels(_read_idx(idx_dir, "t10k-labels-idx1-ubyte"), str(idx_dir))
+    names = list(FASHION_MNIST_LABELS) if fashion and labels.max() < len(FASHION_MNIST_LABELS) else None
+    chosen = pick(labels, count, seed)
+
+    fd, tmp = tempfile.mkstemp(suffix=out.suffix, prefix=f".{out.stem}.", dir=out.parent)
+    os.close(fd)
+    rows = []
+    try:
+        w = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), FPS, FRAME_SIZE)
+        if not w.isOpened():
+            raise click.ClickException(f"{out}: OpenCV cannot write this format here")
+        for i in tqdm(chosen, desc="frames", unit="img", leave=False, disable=None):
+            frame = compose(images[i], FRAME_SIZE, fit)
+            for _ in range(hold):
+                rows.append((len(rows), int(labels[i]), names[labels[i]] if names else str(labels[i])))
+                w.write(frame)
+        w.release()
+        tmp_csv = truth.with_name(f".{truth.name}.tmp")
+        with open(tmp_csv, "w", newline="") as f:
+            cw = csv.writer(f)
+            cw.writerow(["frame", "label", "name"])
+            cw.writerows(rows)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+        os.replace(tmp_csv, truth)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    click.echo(f"{out}: {len(rows)} frames ({len(chosen)} test images x {hold}), {FRAME_SIZE[0]}x{FRAME_SIZE[1]} "
+               f"at {FPS:g} fps; labels in {truth}")
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("truth", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+def score(log: Path, truth: Path, as_json: bool):
+    """Top-1 and top-k accuracy of a camera LOG (JSON lines) against TRUTH (frame,label,name CSV)."""
+    with open(truth, newline="") as f:
+        want = {int(r["frame"]): int(r["label"]) for r in csv.DictReader(f)}
+    n = top1 = topk = 0
+    k = 0
+    for line_no, line in enumerate(log.read_text().splitlines(), 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise click.ClickException(f"{log}:{line_no}: not a JSON line") from None
+        if rec["frame"] not in want:
+            continue
+        got = [p["index"] for p in rec["top"]]
+        k = max(k, len(got))
+        n += 1
+        top1 += bool(got) and got[0] == want[rec["frame"]]
+        topk += want[rec["frame"]] in got
+    if n == 0:
+        raise click.ClickException(f"{log}: no logged frame is in {truth}")
+    result = {"frames": n, "labelled_frames": len(want), "top1": top1 / n, f"top{k}": topk / n}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"{n} of {len(want)} labelled frames classified: top-1 {top1 / n:.1%}, top-{k} {topk / n:.1%}")
+
+
+if __name__ == "__main__":
+    cli()
