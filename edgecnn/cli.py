@@ -311,6 +311,8 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
         with tqdm(total=total, unit="frame", desc="camera", leave=False, disable=None) as bar:
             result = run_loop(src, clf, LoopOptions(top_k, threshold, frames, duration), renderer, log,
                               on_frame=lambda _: bar.update(1))
+    except OSError as e:  # --log / --record cannot be written (permissions, disk full, codec)
+        raise click.ClickException(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)) from None
     finally:
         for closer in (src, renderer, log):
             if closer is not None:
