@@ -278,7 +278,7 @@ def _video(path, n=6, size=(64, 48)):
 
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
     for i in range(n):
-        w.write(np.full((size[1], size[0], 3), 30 * i, np.uint8))
+        w.write(np.full((size[1], size[0], 3), (30 * i) % 256, np.uint8))
     w.release()
     return path
 
@@ -414,3 +414,30 @@ def test_camera_frame_shrink_stays_an_area_average():
     direct = cv2.resize(frame[:, 80:560], (28, 28), interpolation=cv2.INTER_AREA)[:, :, ::-1]
     assert got.shape == (28, 28, 3)
     assert np.abs(got.astype(int) - direct).max() <= 3
+
+
+def test_stream_that_ends_is_a_failed_source_with_the_frames_so_far(tmp_path):
+    """A real OpenCV capture read as a live stream (a video file standing in for an RTSP camera): the reader thread
+    keeps the newest frame; when the stream stops, the loop gives up after a few failed reads."""
+    video = _video(tmp_path / "v.avi", n=20)
+    reader = cam.LatestFrameReader(cam.OpenCVSource(str(video), live=True), timeout_s=5)
+    log = FrameLog(tmp_path / "f.jsonl")
+    try:
+        res = run_loop(reader, FakeClassifier(lambda: time.sleep(0.002)), LoopOptions(max_failures=3), log=log)
+    finally:
+        reader.close()
+        log.close()
+    assert res.failed and "stopped returning frames" in res.message
+    frames = [r["frame"] for r in _read_log(tmp_path / "f.jsonl")]
+    assert len(frames) == res.frames >= 1
+    assert all(b > a for a, b in zip(frames, frames[1:])) and frames[-1] <= 19
+    assert res.frames + res.dropped <= reader.captured == 20
+
+
+def test_show_without_a_display_runs_headless_with_a_warning(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    video = _video(tmp_path / "v.avi", n=3)
+    r = _camera([tiny_models["int8"], "--source", video, "--show", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "no display" in r.stderr and json.loads(r.stdout)["frames"] == 3
