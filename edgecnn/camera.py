@@ -289,9 +289,13 @@ class LatestFrameReader:
             return frame
 
     def close(self) -> None:
+        """Stop the reader thread and close the source. A thread still blocked inside the driver's read (a V4L2
+        camera can block for seconds) is left to end with the process: releasing a capture while another thread
+        reads it is not safe in OpenCV."""
         self._stop.set()
         self._thread.join(timeout=max(1.0, self.timeout_s))
-        self.source.close()
+        if not self._thread.is_alive():
+            self.source.close()
 
 
 # ----------------------------------------------------------------------------------------------- factory

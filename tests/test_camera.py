@@ -441,3 +441,22 @@ def test_show_without_a_display_runs_headless_with_a_warning(tiny_models, tmp_pa
     r = _camera([tiny_models["int8"], "--source", video, "--show", "--json"])
     assert r.exit_code == 0, r.output
     assert "no display" in r.stderr and json.loads(r.stdout)["frames"] == 3
+
+
+def test_camera_blocked_inside_its_driver_counts_timeouts_as_failed_reads():
+    """A capture that never returns (a V4L2 read stuck in the driver): each read times out as a failure, the loop
+    ends as a failed source, and close() neither hangs nor releases the capture under the blocked thread."""
+    release = threading.Event()
+
+    class Stuck(FakeSource):
+        def read(self):
+            release.wait(10)
+            return None
+
+    src = Stuck(camera_index=True)
+    reader = cam.LatestFrameReader(src, timeout_s=0.05)
+    res = run_loop(reader, FakeClassifier(), LoopOptions(max_failures=3))
+    reader.close()
+    assert res.failed and res.failed_reads == 3 and "picamera2" in res.message
+    assert not src.closed  # still inside read(): left alone
+    release.set()
