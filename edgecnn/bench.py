@@ -256,7 +256,8 @@ def environment() -> dict:
     affinity), machine (``platform.machine()``), os, kernel, python, board (``/proc/device-tree/model``, e.g.
     "Raspberry Pi 4 Model B Rev 1.4"), cpu_governor (``/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor``),
     cpu_max_mhz, temperature_c (``/sys/class/thermal/thermal_zone0/temp`` in millidegrees, or ``vcgencmd
-    measure_temp``), throttled (:func:`parse_throttled` of ``vcgencmd get_throttled``).
+    measure_temp``), throttled (:func:`parse_throttled` of ``vcgencmd get_throttled``), load_1m (1-minute load
+    average: runnable processes competing for the cores while measuring).
     """
     try:
         avail = len(os.sched_getaffinity(0))
@@ -286,6 +287,7 @@ def environment() -> dict:
         "cpu_max_mhz": int(max_khz) / 1000.0 if max_khz and max_khz.isdigit() else None,
         "temperature_c": temp,
         "throttled": throttled,
+        "load_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -302,6 +304,8 @@ def describe_environment(env: dict) -> str:
         parts.append(f"{env['temperature_c']:.1f} C")
     if env.get("throttled"):
         parts.append("throttling: " + (", ".join(env["throttled"]["flags"]) or "none"))
+    if env.get("load_1m") is not None:
+        parts.append(f"load average {env['load_1m']:.2f}")
     return "; ".join(parts)
 
 

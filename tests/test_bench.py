@@ -112,7 +112,7 @@ def test_parse_throttled_names_the_set_bits():
 def test_environment_describes_this_machine():
     env = b.environment()
     for key in ("cpu_model", "cores", "cores_available", "machine", "os", "kernel", "python", "board",
-                "cpu_governor", "temperature_c", "throttled"):
+                "cpu_governor", "temperature_c", "throttled", "load_1m"):
         assert key in env
     assert env["cores"] >= 1 and env["python"] == ".".join(map(str, sys.version_info[:3]))
     assert env["machine"] in b.describe_environment(env)
