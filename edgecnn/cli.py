@@ -526,8 +526,8 @@ def quantize(model, data, out, as_json, **kw):
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="k of the top-k accuracy.")
 @click.option("--seed", type=int, default=None,
-              help="Seed of the train/validation split. Default: train_report.json's for a .keras model, else "
-                   f"{DEFAULT_SEED} (the train default).")
+              help="Seed of the train/validation split. Default: the one recorded at training (train_report.json, "
+                   f"or the .tflite's edgecnn metadata), else {DEFAULT_SEED}.")
 @click.option("--val-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
               help="Validation fraction, as above (train default 0.1).")
 @click.option("--json", "as_json", is_flag=True,

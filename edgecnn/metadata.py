@@ -217,7 +217,8 @@ def _schema():
     return schema
 
 
-def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | None, name: str = "<model>") -> bytes:
+def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | None, name: str = "<model>",
+                   extra: dict | None = None) -> bytes:
     """Return a copy of a .tflite model with edgecnn's record (labels + preprocessing) in its metadata table.
 
     An existing edgecnn entry is replaced; every other entry (``min_runtime_version``, ``CONVERSION_METADATA``, ...)
@@ -227,6 +228,8 @@ def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | N
         data: the model's bytes.
         labels: class labels by output index.
         pre: the preprocessing record.
+        extra: further JSON-ready keys for the record (e.g. ``{"training": {"data", "seed", "val_split"}}`` so that
+            ``edgecnn evaluate`` can recreate the held-out split); ``format``, ``labels``, ``preprocessing`` win.
     Returns:
         the new model's bytes.
     Raises:
@@ -237,7 +240,7 @@ def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | N
     check_tflite(data, name)
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    record = {"format": FORMAT_VERSION, "labels": list(labels) if labels is not None else None,
+    record = {**(extra or {}), "format": FORMAT_VERSION, "labels": list(labels) if labels is not None else None,
               "preprocessing": pre.to_dict() if pre is not None else {}}
     payload = json.dumps(record, separators=(",", ":")).encode("utf-8")
     buf = schema.BufferT()

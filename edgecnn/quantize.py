@@ -509,8 +509,9 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
         int8_bytes, float_bytes = shorten_tensor_names(int8_bytes), shorten_tensor_names(float_bytes)
     from edgecnn.metadata import embed_metadata
 
-    int8_bytes = embed_metadata(int8_bytes, tm.labels, tm.pre)
-    float_bytes = embed_metadata(float_bytes, tm.labels, tm.pre)
+    extra = {"training": {"data": tm.report.get("data", {}).get("source"), "seed": seed, "val_split": val_split}}
+    int8_bytes = embed_metadata(int8_bytes, tm.labels, tm.pre, extra=extra)
+    float_bytes = embed_metadata(float_bytes, tm.labels, tm.pre, extra=extra)
     check = verify_integer(int8_bytes, opts.io, opts.allow_float)
 
     split = splits.held_out
@@ -602,6 +603,18 @@ def summary(report: dict) -> str:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 
+def training_record(model_bytes: bytes) -> dict:
+    """The ``training`` entry (data, seed, val_split) that quantize embeds in edgecnn's metadata record, or {}."""
+    from edgecnn.config import METADATA_NAME
+    from edgecnn.metadata import metadata_entries
+
+    raw = metadata_entries(model_bytes).get(METADATA_NAME)
+    try:
+        return dict(json.loads(raw.decode("utf-8")).get("training") or {}) if raw else {}
+    except (ValueError, AttributeError, TypeError):
+        return {}
+
+
 def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int = 3, seed: int | None = None,
              val_split: float | None = None, progress: bool = True) -> dict:
     """Accuracy of a .keras model (or OUTDIR) or a .tflite model on a split of DATA.
@@ -611,7 +624,8 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
         spec: DATA (see :mod:`edgecnn.data`), preprocessed by the model's own record.
         split: test, val or train; None = test where the dataset has one, else val.
         k: top-k.
-        seed, val_split: recreate the training split; None = train_report.json's values (.keras), else defaults.
+        seed, val_split: recreate the training split; None = the values recorded at training (train_report.json
+            for .keras, the ``training`` metadata entry for .tflite files made by edgecnn quantize), else defaults.
     Returns:
         {"accuracy", "n", "top_k", "per_class", "confusion", "labels", "model", "data", "split", "seconds"}
     Raises:
@@ -625,8 +639,9 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
         clf = Classifier(p)
         labels = [str(x) if x is not None else str(i) for i, x in enumerate(clf.labels)] if clf.labels else None
         pre = clf.preprocessing
-        seed = DEFAULT_SEED if seed is None else seed
-        val_split = DEFAULT_VAL_SPLIT if val_split is None else val_split
+        trained = training_record(p.read_bytes())
+        seed = int(trained.get("seed", DEFAULT_SEED)) if seed is None else seed
+        val_split = float(trained.get("val_split", DEFAULT_VAL_SPLIT)) if val_split is None else val_split
         splits = load_splits(spec, pre, labels, seed, val_split, progress)
         if labels is None:
             if clf.num_classes != len(splits.labels):
