@@ -96,7 +96,8 @@ def camera_summary_text(s: dict) -> str:
     """A camera summary (:meth:`edgecnn.loop.LoopResult.summary`) as text, stage statistics in ms."""
     lines = [f"{s['frames']} frames in {s['wall_s']:.2f} s ({s['fps']:.1f} FPS), {s['dropped']} dropped, "
              f"{s['failed_reads']} failed reads; ended: {s['ended']}",
-             f"model {s['model']} ({s['backend']}, {s['threads']} threads), source {s['source']}"]
+             f"model {s['model']} ({s['backend']}, {s['threads']} thread{'s' if s['threads'] != 1 else ''}), "
+             f"source {s['source']}"]
     keys = ("p50", "p90", "p99", "mean", "max")
     body = []
     for name, v in [*s["stages_ms"].items(), ("frame age", s["frame_age_ms"])]:
