@@ -460,3 +460,12 @@ def test_camera_blocked_inside_its_driver_counts_timeouts_as_failed_reads():
     assert res.failed and res.failed_reads == 3 and "picamera2" in res.message
     assert not src.closed  # still inside read(): left alone
     release.set()
+
+
+def test_slideshow_skips_an_unreadable_image_and_says_so(tiny_models, image_dir, tmp_path):
+    log = tmp_path / "f.jsonl"
+    r = _camera([tiny_models["int8"], "--source", image_dir, "--headless", "--log", log, "--json"])
+    assert r.exit_code == 1  # like classify: results for the good images, exit 1 for the bad one
+    assert json.loads(r.stdout)["frames"] == 2 and json.loads(r.stdout)["failed_reads"] == 1
+    assert "broken.jpg" in r.stderr and "Traceback" not in r.output
+    assert [rec["frame"] for rec in _read_log(log)] == [1, 2]  # frame 0 is broken.jpg (name order)
