@@ -145,6 +145,9 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, f
             os.unlink(tmp)
     click.echo(f"{out}: {len(rows)} frames ({len(chosen)} test images x {hold}), {FRAME_SIZE[0]}x{FRAME_SIZE[1]} "
                f"at {FPS:g} fps; labels in {truth}")
+    if fit == "center-crop":
+        click.echo("each image is a centred square: run `edgecnn camera` with --resize center-crop (models trained "
+                   "on 28x28 IDX data record 'stretch', which would squeeze the 4:3 frame)", err=True)
 
 
 @cli.command()
