@@ -158,11 +158,19 @@ def random_tensor(classifier, seed: int = DEFAULT_SEED) -> np.ndarray:
 
 
 def model_kind(classifier) -> str:
-    """``"int8"`` when every op computes in integers (:func:`edgecnn.modelinfo.float_ops` is empty), else
-    ``"float32"``."""
+    """``"int8"`` when every op computes in integers (:func:`edgecnn.modelinfo.float_ops` is empty); ``"float32"``
+    when no tensor is quantized (an integer tensor with a scale); otherwise ``"mixed"`` (e.g. dynamic-range
+    quantization: int8 weights, float activations)."""
     from edgecnn.modelinfo import float_ops
 
-    return "float32" if float_ops(classifier.interpreter) else "int8"
+    it = classifier.interpreter
+    if not float_ops(it):
+        return "int8"
+    for d in it.get_tensor_details():
+        scale = d.get("quantization", (0.0, 0))[0]
+        if np.dtype(d["dtype"]).kind in "iu" and scale and scale > 0:
+            return "mixed"
+    return "float32"
 
 
 def bench_row(classifier, timing: Timing, env: dict | None = None) -> dict:

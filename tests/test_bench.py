@@ -227,3 +227,12 @@ def test_bench_bad_input_is_one_clear_line(tiny_models, tmp_path, args, words):
     assert r.exit_code in (1, 2)
     assert words.lower() in r.output.lower()
     assert "Traceback" not in r.output
+
+
+def test_model_kind_tells_int8_from_float32(tiny_models):
+    from edgecnn.config import RuntimeOptions
+    from edgecnn.runtime import Classifier
+
+    assert b.model_kind(Classifier(tiny_models["int8"])) == "int8"
+    assert b.model_kind(Classifier(tiny_models["uint8"])) == "int8"
+    assert b.model_kind(Classifier(tiny_models["float"], RuntimeOptions(mean=(0.0,), std=(1.0,)))) == "float32"
