@@ -469,3 +469,50 @@ def test_slideshow_skips_an_unreadable_image_and_says_so(tiny_models, image_dir,
     assert json.loads(r.stdout)["frames"] == 2 and json.loads(r.stdout)["failed_reads"] == 1
     assert "broken.jpg" in r.stderr and "Traceback" not in r.output
     assert [rec["frame"] for rec in _read_log(log)] == [1, 2]  # frame 0 is broken.jpg (name order)
+
+
+def test_picamera2_source_with_a_stand_in_module(tiny_models, monkeypatch, tmp_path):
+    """open_source('picamera2') drives the picamera2 API (configure XRGB8888, start, capture_array, stop, close)
+    through a stand-in module, and the loop classifies its 4-channel frames."""
+    import sys
+    import types
+
+    from edgecnn.runtime import Classifier
+
+    calls = []
+    bgr = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+
+    class Picamera2:
+        def create_preview_configuration(self, main):
+            calls.append(("config", main["format"], main["size"]))
+            return main
+
+        def configure(self, cfg):
+            calls.append("configure")
+
+        def start(self):
+            calls.append("start")
+
+        def capture_array(self, stream="main"):
+            time.sleep(0.001)
+            return np.concatenate([bgr, np.zeros((480, 640, 1), np.uint8)], axis=2)
+
+        def stop(self):
+            calls.append("stop")
+
+        def close(self):
+            calls.append("close")
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Picamera2))
+    clf = Classifier(tiny_models["int8"])
+    src = cam.open_source("picamera2")
+    log = FrameLog(tmp_path / "f.jsonl")
+    try:
+        res = run_loop(src, clf, LoopOptions(max_frames=3, top_k=3), log=log)
+    finally:
+        src.close()
+        log.close()
+    assert res.frames == 3 and calls[:3] == [("config", "XRGB8888", (640, 480)), "configure", "start"]
+    assert calls[-2:] == ["stop", "close"]
+    expected = [p.to_dict() for p in clf.classify(bgr, 3, order="bgr").top]
+    assert all(r["top"] == expected for r in _read_log(tmp_path / "f.jsonl"))
