@@ -232,22 +232,25 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
 
 # ------------------------------------------------------------------------------------------------ image folders
 
-_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+_JPEG_SOI, _JPEG_SOS, _JPEG_EOI = b"\xff\xd8", b"\xff\xda", b"\xff\xd9"
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
 def check_complete(data: bytes, name: str) -> None:
     """Reject truncated JPEG and PNG files, which OpenCV decodes partially (grey bottom rows) instead of failing.
 
-    A JPEG must contain its end-of-image marker FFD9 near the end (trailing bytes after it are tolerated, as some
-    cameras append them); a PNG must contain its IEND chunk. Other formats are left to the decoder.
+    A JPEG must have an end-of-image marker (FFD9) after its last start-of-scan marker (FFDA): an embedded EXIF
+    thumbnail ends before the main scan, and data some cameras append after the image does not matter. A PNG must
+    have its IEND chunk within its last 1 KiB. Other formats are left to the decoder.
 
     Raises:
         ImageError: the file is truncated.
     """
-    if data[:2] == _JPEG_SOI and _JPEG_EOI not in data[-4096:]:
-        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
-    if data[:8] == _PNG_SIG and b"IEND" not in data[-64:]:
+    if data[:2] == _JPEG_SOI:
+        sos = data.rfind(_JPEG_SOS)
+        if sos < 0 or data.find(_JPEG_EOI, sos + 2) < 0:
+            raise ImageError(f"{name}: truncated JPEG (no end-of-image marker after the image data)")
+    elif data[:8] == _PNG_SIG and b"IEND" not in data[-1024:]:
         raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from edgecnn import data as D
 from edgecnn import model as M
 from edgecnn.config import Preprocessing, TrainOptions
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, ModelError
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
@@ -191,13 +191,13 @@ def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]
     Returns:
         (path of model.keras, labels, preprocessing, train report dict or {} when absent)
     Raises:
-        D.DataError: missing model, labels or preprocessing file.
+        ModelError: no model file; DataError: labels or preprocessing file missing beside it.
     """
     p = Path(path)
     folder = p if p.is_dir() else p.parent
     model_path = p / MODEL_FILE if p.is_dir() else p
     if not model_path.is_file():
-        raise D.DataError(f"{model_path}: no such file, expected a .keras model or an OUTDIR from edgecnn train")
+        raise ModelError(f"{model_path}: no such file, expected a .keras model or an OUTDIR from edgecnn train")
     for f in (LABELS_FILE, PREPROCESSING_FILE):
         if not (folder / f).is_file():
             raise D.DataError(f"{folder / f}: missing; expected beside {model_path.name} (written by edgecnn train)")

@@ -215,3 +215,20 @@ def test_parse_source():
     assert D.parse_source("fashion-mnist:/x/y") == ("fashion-mnist", Path("/x/y"))
     assert D.parse_source("idx:rel") == ("idx", Path("rel"))
     assert D.parse_source("photos") == ("folder", Path("photos"))
+
+
+def test_truncation_check_accepts_trailers_and_rejects_cuts():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]):
+        jpg = cv2.imencode(".jpg", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), params)[1].tobytes()
+        D.check_complete(jpg, "ok.jpg")
+        D.check_complete(jpg + b"\x00camera trailer" * 500, "trailer.jpg")  # data after the image is harmless
+        for cut in (len(jpg) // 3, len(jpg) - 2):
+            with pytest.raises(D.ImageError, match="truncated JPEG"):
+                D.check_complete(jpg[:cut], "cut.jpg")
+    png = cv2.imencode(".png", rng.integers(0, 256, (40, 40), dtype=np.uint8))[1].tobytes()
+    D.check_complete(png, "ok.png")
+    with pytest.raises(D.ImageError, match="truncated PNG"):
+        D.check_complete(png[: len(png) - 20], "cut.png")
