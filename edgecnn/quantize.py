@@ -120,19 +120,6 @@ def load_splits(spec: str, pre: Preprocessing, labels: list[str] | None, seed: i
 
 # -------------------------------------------------------------------------------------------- calibration
 
-def calibration_samples(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` class-balanced calibration images from (x, y) (:func:`edgecnn.data.balanced_sample`).
-
-    Args:
-        x: (N, h, w, c) uint8 training-split pixels.
-    Returns:
-        (n, h, w, c) uint8.
-    """
-    if n < 1:
-        raise ValueError(f"calibration samples is {n}, expected >= 1")
-    return x[D.balanced_sample(y, n, seed)]
-
-
 def check_representative(samples: list[np.ndarray], input_shape: tuple[int, ...]) -> None:
     """Check every representative sample before converting: a float32 array of exactly ``input_shape``.
 
