@@ -209,7 +209,7 @@ def preprocess_time(i8: Path, runs: int) -> dict:
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     t = B.time_calls(lambda: clf.preprocess(frame, "bgr"), runs, B.DEFAULT_WARMUP)
     s = B.latency_stats(t.durations_ms)
-    return {"p50_ms": s["p50"], "p90_ms": s["p90"], "runs": runs,
+    return {"p50_ms": s["p50"], "p90_ms": s["p90"], "runs": runs, "input_dtype": clf.input.dtype.name,
             "model_input": f"{clf.preprocessing.height}x{clf.preprocessing.width}x{clf.preprocessing.channels}"}
 
 
@@ -259,7 +259,8 @@ def keras_vs_tflite(i8: Path, workdir: Path, runs: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- main
-def _ok(value, key, smaller=True) -> str:
+def _ok(value, key) -> str:
+    """'(target <= T: met)' or '... MISSED' for a measurement that should stay at or below TARGETS[key]."""
     t = TARGETS[key]
     return f"(target <= {t:g}: {'met' if value <= t else 'MISSED'})"
 
@@ -328,11 +329,12 @@ def main(runs, rounds, frames, json_out):
         f"({c['fps']:.0f} FPS) = capture {c['capture_mean_ms']:.3f} + invoke {c['invoke_mean_ms']:.3f} + "
         f"overhead {c['overhead_ms']:.3f} ms {_ok(c['overhead_ms'], 'loop_overhead_ms')} "
         f"(of which preprocess {c['preprocess_mean_ms']:.3f}, postprocess {c['postprocess_mean_ms']:.3f})",
-        f"5. preprocessing one 640x480 BGR frame -> {p['model_input']} int8: p50 {p['p50_ms']:.3f} ms "
+        f"5. preprocessing one 640x480 BGR frame -> {p['model_input']} {p['input_dtype']}: p50 {p['p50_ms']:.3f} ms "
         f"{_ok(p['p50_ms'], 'preprocess_ms')}",
         f"6. edgecnn camera peak RSS (ru_maxrss): {out['camera_peak_rss_mb']:.1f} MB "
         f"{_ok(out['camera_peak_rss_mb'], 'camera_peak_rss_mb')}",
-        f"7. start-up wall time (median): edgecnn --help {s['help']['median_s']:.3f} s {_ok(s['help']['median_s'], 'help_s')}; "
+        f"7. start-up wall time (median): edgecnn --help {s['help']['median_s']:.3f} s "
+        f"{_ok(s['help']['median_s'], 'help_s')}; "
         f"one-image edgecnn classify {s['classify_one_image']['median_s']:.3f} s",
     ]
     click.echo("\n".join(lines))
