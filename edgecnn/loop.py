@@ -93,7 +93,8 @@ class LoopResult:
 
         Keys: frames, fps (frames / wall_s), dropped, failed_reads, stages_ms {capture, preprocess, invoke,
         postprocess, render, total: {p50, p90, p99, mean, max}}, frame_age_ms {same}, backend, threads, model,
-        source, ended, wall_s. Statistics are None when no frame was processed.
+        source, ended, message (what went wrong when ended is "source failed", else None), wall_s. Statistics are
+        None when no frame was processed.
         """
         def stats(values) -> dict | None:
             if not len(values):
@@ -113,6 +114,7 @@ class LoopResult:
             "model": str(classifier.path),
             "source": source_description,
             "ended": self.ended,
+            "message": self.message,
             "wall_s": round(self.wall_s, 3),
         }
 

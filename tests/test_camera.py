@@ -375,7 +375,9 @@ def test_camera_source_failing_mid_run_exits_1_with_summary_and_log(tiny_models,
     log = tmp_path / "f.jsonl"
     r = _camera([tiny_models["int8"], "--source", "0", "--headless", "--log", log, "--json"])
     assert r.exit_code == 1
-    assert json.loads(r.stdout)["frames"] == 3
+    summary = json.loads(r.stdout)
+    assert summary["frames"] == 3 and summary["ended"] == "source failed"
+    assert summary["message"] in r.stderr
     assert "stopped returning frames" in r.stderr and "picamera2" in r.stderr
     assert [rec["frame"] for rec in _read_log(log)] == [0, 1, 2]
 
