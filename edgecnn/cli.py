@@ -380,7 +380,7 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
     for w in b.int8_not_faster(rows):
         click.echo(f"Warning: {w}", err=True)
     if histogram:
-        save_histogram([(f"{r['model']} x{r['threads']}", d) for r, d in results], histogram,
+        save_histogram([(f"{r['model']}, {r['threads']} thread(s)", d) for r, d in results], histogram,
                        "Pipeline time per frame" if pipeline else "Invoke latency")
         click.echo(f"histogram: {histogram}", err=True)
 
