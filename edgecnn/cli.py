@@ -521,8 +521,10 @@ def quantize(model, data, out, as_json, **kw):
 @main.command(epilog=_DATA_HELP)
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("data")
-@click.option("--split", type=click.Choice(["test", "val", "train"]), default=None,
-              help="Which split to measure. Default: test where DATA has an official test split, else val.")
+@click.option("--split", type=click.Choice(["test", "val", "train", "all"]), default=None,
+              help="Which split to measure. Default: test where DATA has an official test split, else val "
+                   "(recreated as in training). 'all' measures every image of DATA, e.g. a folder kept apart "
+                   "for testing.")
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="k of the top-k accuracy.")
 @click.option("--seed", type=int, default=None,

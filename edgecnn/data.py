@@ -43,7 +43,8 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
 
-SPLITS = ("train", "val", "test")
+#: Split names; ``all`` is every image of the source (e.g. a separate folder kept for testing).
+SPLITS = ("train", "val", "test", "all")
 
 
 class DataError(EdgecnnError, ValueError):
@@ -104,13 +105,17 @@ class Splits:
     pre: Preprocessing
 
     def get(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) of split ``name`` (train, val or test). Raises DataError when the split is absent or empty."""
+        """(x, y) of split ``name`` (train, val, test or all). Raises DataError when the split is absent or empty."""
         if name not in SPLITS:
             raise DataError(f"split is {name!r}, expected one of {', '.join(SPLITS)}")
-        xy = getattr(self, name)
+        if name == "all":
+            parts = [p for p in (self.train, self.val, self.test) if p is not None]
+            xy = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        else:
+            xy = getattr(self, name)
         if xy is None:
-            raise DataError(f"this dataset has no {name} split (only image sources with IDX test files have one); "
-                            "use --split val")
+            raise DataError(f"this dataset has no {name} split (only IDX sources have an official test set); "
+                            "use --split val, or --split all for a folder kept apart for testing")
         if len(xy[1]) == 0:
             raise DataError(f"the {name} split is empty (raise --val-split or add images)")
         return xy

@@ -239,6 +239,8 @@ def test_evaluate_keras_and_tflite(trained, quantized):
     assert m["n"] == 36 - rep["n"] and m["top_k"]["k"] == 2 and m["top_k"]["accuracy"] >= m["accuracy"]
     r = CliRunner().invoke(main, ["evaluate", str(run), str(folder), "--split", "test"])
     assert r.exit_code == 1 and "no test split" in r.output
+    r = CliRunner().invoke(main, ["evaluate", str(out / "m.tflite"), str(folder), "--split", "all", "--json"])
+    assert json.loads(r.stdout.strip().splitlines()[-1])["n"] == 36
     r = CliRunner().invoke(main, ["evaluate", str(out / "m.tflite"), str(folder)])
     assert r.exit_code == 0 and "top-1" in r.output and "confusion" in r.output
 
