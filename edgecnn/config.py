@@ -139,7 +139,8 @@ class TrainOptions:
         channels: 1 or 3; None = 1 for IDX sources, 3 for image folders.
         resize: one of :data:`RESIZE_RULES`; None = ``stretch`` for IDX, ``center-crop`` for image folders.
         epochs: passes over the training split.
-        batch_size: images per step.
+        batch_size: images per step. 32 (Keras' default) gives small folders enough steps per epoch; large
+            datasets train faster per epoch with 128.
         lr: peak learning rate of Adam; cosine decay to ``lr * lr_floor`` over all steps.
         lr_floor: final learning rate as a fraction of ``lr``.
         seed: seeds the split, weight init, shuffling and augmentation.
@@ -156,7 +157,7 @@ class TrainOptions:
     channels: int | None = None
     resize: str | None = None
     epochs: int = 30
-    batch_size: int = 128
+    batch_size: int = 32
     lr: float = 2e-3
     lr_floor: float = 0.01
     seed: int = DEFAULT_SEED

@@ -20,6 +20,11 @@ from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH  # noqa: F401  (re-export
 
 #: L2 weight decay on convolution kernels, as in the MLPerf Tiny ResNet-8 reference.
 DEFAULT_WEIGHT_DECAY = 1e-4
+#: Momentum of the BatchNormalization moving statistics: 0.9 (PyTorch's default, written 0.1 there) instead of
+#: Keras' 0.99, so that the statistics used at inference settle within ~50 steps. With 0.99 a small folder
+#: (a few hundred images, a handful of steps per epoch) ends training with statistics still near their initial
+#: values and a validation accuracy near chance.
+DEFAULT_BN_MOMENTUM = 0.9
 
 
 def _keras():
@@ -49,7 +54,7 @@ def _check(input_shape: tuple[int, int, int], num_classes: int, width: float) ->
 
 
 def resnet8(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
-            weight_decay: float = DEFAULT_WEIGHT_DECAY):
+            weight_decay: float = DEFAULT_WEIGHT_DECAY, bn_momentum: float = DEFAULT_BN_MOMENTUM):
     """ResNet-8 of the MLPerf Tiny image-classification benchmark, with a width multiplier.
 
     Source: mlcommons/tiny, ``benchmark/training/image_classification/keras_model.py`` (``resnet_v1_eembc``):
@@ -63,6 +68,7 @@ def resnet8(input_shape: tuple[int, int, int], num_classes: int, width: float = 
         num_classes: >= 2.
         width: multiplies every filter count (rounded to a multiple of 8).
         weight_decay: L2 factor on convolution and dense kernels.
+        bn_momentum: BatchNormalization moving-average momentum (:data:`DEFAULT_BN_MOMENTUM`).
     Returns:
         keras.Model named ``resnet8``.
     """
@@ -78,15 +84,15 @@ def resnet8(input_shape: tuple[int, int, int], num_classes: int, width: float = 
     inp = keras.Input(shape=input_shape, name="input")
     x = L.Rescaling(1.0 / 255.0, name="scale")(inp)
     x = conv(x, _ch(16, width), 3, 1, "c0")
-    x = L.BatchNormalization(name="n0")(x)
+    x = L.BatchNormalization(momentum=bn_momentum, name="n0")(x)
     x = L.ReLU(name="r0")(x)
     for i, (f, s) in enumerate(((16, 1), (32, 2), (64, 2)), start=1):
         f = _ch(f, width)
         y = conv(x, f, 3, s, f"c{i}a")
-        y = L.BatchNormalization(name=f"n{i}a")(y)
+        y = L.BatchNormalization(momentum=bn_momentum, name=f"n{i}a")(y)
         y = L.ReLU(name=f"r{i}a")(y)
         y = conv(y, f, 3, 1, f"c{i}b")
-        y = L.BatchNormalization(name=f"n{i}b")(y)
+        y = L.BatchNormalization(momentum=bn_momentum, name=f"n{i}b")(y)
         if s != 1 or x.shape[-1] != f:
             x = conv(x, f, 1, s, f"p{i}")
         x = L.Add(name=f"a{i}")([x, y])
@@ -98,7 +104,8 @@ def resnet8(input_shape: tuple[int, int, int], num_classes: int, width: float = 
 
 
 def mobilenet(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
-              weight_decay: float = DEFAULT_WEIGHT_DECAY, dropout: float = 0.1):
+              weight_decay: float = DEFAULT_WEIGHT_DECAY, dropout: float = 0.1,
+              bn_momentum: float = DEFAULT_BN_MOMENTUM):
     """Depthwise-separable MobileNet-v1-style classifier sized for small inputs, with a width multiplier.
 
     Layout (after Howard et al. 2017, "MobileNets", Table 1, shortened): a 3x3 stem convolution (stride 2 when the
@@ -113,6 +120,7 @@ def mobilenet(input_shape: tuple[int, int, int], num_classes: int, width: float 
         width: multiplies every filter count (rounded to a multiple of 8); 0.5 gives about 60k parameters.
         weight_decay: L2 factor on pointwise and dense kernels (none on depthwise kernels, as in MobileNet).
         dropout: rate before the classifier.
+        bn_momentum: BatchNormalization moving-average momentum (:data:`DEFAULT_BN_MOMENTUM`).
     Returns:
         keras.Model named ``mobilenet``.
     """
@@ -127,14 +135,14 @@ def mobilenet(input_shape: tuple[int, int, int], num_classes: int, width: float 
     x = L.Rescaling(1.0 / 255.0, name="scale")(inp)
     x = L.Conv2D(_ch(32, width), 3, strides=2 if big else 1, padding="same", use_bias=False,
                  kernel_regularizer=reg, name="c0")(x)
-    x = L.BatchNormalization(name="n0")(x)
+    x = L.BatchNormalization(momentum=bn_momentum, name="n0")(x)
     x = L.ReLU(6.0, name="r0")(x)
     for i, (f, s) in enumerate(blocks, start=1):
         x = L.DepthwiseConv2D(3, strides=s, padding="same", use_bias=False, name=f"d{i}")(x)
-        x = L.BatchNormalization(name=f"n{i}d")(x)
+        x = L.BatchNormalization(momentum=bn_momentum, name=f"n{i}d")(x)
         x = L.ReLU(6.0, name=f"r{i}d")(x)
         x = L.Conv2D(_ch(f, width), 1, use_bias=False, kernel_regularizer=reg, name=f"c{i}")(x)
-        x = L.BatchNormalization(name=f"n{i}")(x)
+        x = L.BatchNormalization(momentum=bn_momentum, name=f"n{i}")(x)
         x = L.ReLU(6.0, name=f"r{i}")(x)
     x = L.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
@@ -144,7 +152,7 @@ def mobilenet(input_shape: tuple[int, int, int], num_classes: int, width: float 
 
 
 def cnn(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
-        weight_decay: float = DEFAULT_WEIGHT_DECAY, dropout: float = 0.2):
+        weight_decay: float = DEFAULT_WEIGHT_DECAY, dropout: float = 0.2, bn_momentum: float = DEFAULT_BN_MOMENTUM):
     """Plain VGG-style CNN: three stages of two 3x3 convolutions (32, 64, 96 filters) + BN + ReLU, 2x2 max pooling
     after the first two stages, global average pooling, dropout and a softmax Dense.
 
@@ -156,6 +164,7 @@ def cnn(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
         width: multiplies every filter count (rounded to a multiple of 8).
         weight_decay: L2 factor on kernels.
         dropout: rate before the classifier.
+        bn_momentum: BatchNormalization moving-average momentum (:data:`DEFAULT_BN_MOMENTUM`).
     Returns:
         keras.Model named ``cnn``.
     """
@@ -171,7 +180,7 @@ def cnn(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
             s = stride0 if (i, j) == (1, "a") else 1
             x = L.Conv2D(_ch(f, width), 3, strides=s, padding="same", use_bias=False, kernel_regularizer=reg,
                          name=f"c{i}{j}")(x)
-            x = L.BatchNormalization(name=f"n{i}{j}")(x)
+            x = L.BatchNormalization(momentum=bn_momentum, name=f"n{i}{j}")(x)
             x = L.ReLU(name=f"r{i}{j}")(x)
         if i < 3:
             x = L.MaxPooling2D(2, name=f"m{i}")(x)
