@@ -120,6 +120,25 @@ def load_splits(spec: str, pre: Preprocessing, labels: list[str] | None, seed: i
 
 # -------------------------------------------------------------------------------------------- calibration
 
+def full_range(pixels: np.ndarray) -> np.ndarray:
+    """Copy of calibration pixels whose first image holds one 0 and one 255 value.
+
+    The converter sets the input tensor's quantization from the smallest and largest calibration value. Photos
+    without pure black or white would give a scale below 1 and clip brighter pixels on the device; with the full
+    0..255 range present the input gets scale 1.0 and zero point -128 (int8) or 0 (uint8), i.e. the raw pixel
+    bytes, exactly. Two values in one image barely move the other layers' ranges.
+
+    Args:
+        pixels: (n, h, w, c) uint8, n >= 1.
+    Returns:
+        (n, h, w, c) uint8.
+    """
+    out = np.array(pixels, dtype=np.uint8, copy=True)
+    out[0].flat[0] = 0
+    out[0].flat[-1] = 255
+    return out
+
+
 def check_representative(samples: list[np.ndarray], input_shape: tuple[int, ...]) -> None:
     """Check every representative sample before converting: a float32 array of exactly ``input_shape``.
 
@@ -490,7 +509,7 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
     calib_idx = D.balanced_sample(yt, opts.calib_samples, seed)
     calib = xt[calib_idx]
     log(f"calibrating on {len(calib)} training images (class-balanced), io {opts.io}")
-    int8_bytes = convert(tm.model, calib, opts.io)
+    int8_bytes = convert(tm.model, full_range(calib), opts.io)
     float_bytes = convert(tm.model, None)
     if not opts.keep_names:
         int8_bytes, float_bytes = shorten_tensor_names(int8_bytes), shorten_tensor_names(float_bytes)

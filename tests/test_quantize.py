@@ -60,6 +60,9 @@ def test_representative_samples_must_match_the_input_exactly():
         Q.check_representative([np.zeros((1, 16, 16, 3), np.uint8)], (1, 16, 16, 3))
     with pytest.raises(ValueError, match="empty"):
         Q.check_representative([], (1, 16, 16, 3))
+    dim = np.full((2, 4, 4, 3), 100, np.uint8)
+    full = Q.full_range(dim)
+    assert full.min() == 0 and full.max() == 255 and (full != dim).sum() == 2 and dim.max() == 100
     gen = Q.representative_dataset(np.full((3, 16, 16, 3), 7, np.uint8), (1, 16, 16, 3))
     samples = [s[0] for s in gen()]
     assert len(samples) == 3 and samples[0].dtype == np.float32 and float(samples[0].max()) == 7.0
@@ -125,6 +128,7 @@ def test_metadata_round_trip(trained, quantized):
                                                                    "val_split": 0.25}
     clf = Classifier(out / "m.tflite")
     assert clf.labels == list(CLASSES) and clf.preprocessing.resize == "center-crop"
+    assert (clf.input.scale, clf.input.zero_point) == (1.0, -128)  # raw pixel bytes, nothing clipped
     r = CliRunner().invoke(main, ["classify", str(out / "m.tflite"), str(trained[0] / "red" / "img00.png")])
     assert r.exit_code == 0 and any(c in r.output for c in CLASSES)
     r = CliRunner().invoke(main, ["info", str(out / "m.tflite")])
