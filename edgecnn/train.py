@@ -194,6 +194,9 @@ def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]
         ModelError: no model file; DataError: labels or preprocessing file missing beside it.
     """
     p = Path(path)
+    if not p.is_dir() and p.suffix != ".keras":
+        raise ModelError(f"{p}: expected an OUTDIR of edgecnn train or its model.keras (a .tflite is already "
+                         "converted: use edgecnn evaluate / info on it)")
     folder = p if p.is_dir() else p.parent
     model_path = p / MODEL_FILE if p.is_dir() else p
     if not model_path.is_file():

@@ -222,6 +222,9 @@ def test_wrong_data_or_existing_output_is_refused(trained, tmp_path):
     assert r.exit_code == 1 and "--overwrite" in r.output and (tmp_path / "m.tflite").read_bytes() == b"keep me"
     r = _quantize(trained, tmp_path / "m.onnx")
     assert r.exit_code == 2 and ".tflite" in r.output
+    r = CliRunner().invoke(main, ["quantize", str(tmp_path / "m.tflite"), "--data", str(folder),
+                                  "-o", str(tmp_path / "n.tflite")])
+    assert r.exit_code == 1 and "expected an OUTDIR" in r.output
 
 
 # ----------------------------------------------------------------------------------------------- evaluate
