@@ -7,6 +7,7 @@ fast and the device install never imports TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -33,6 +34,8 @@ class FloatList(click.ParamType):
             self.fail(f"{value!r} is not a number or a comma-separated list of numbers", param, ctx)
         if len(out) not in (1, 3):
             self.fail(f"{value!r} has {len(out)} values, expected 1 or 3 (one per channel)", param, ctx)
+        if not all(math.isfinite(v) for v in out):
+            self.fail(f"{value!r} is not finite, expected finite numbers", param, ctx)
         return out
 
 
@@ -124,10 +127,23 @@ def make_options(backend, threads, labels_path, mean, std, resize, softmax):
 
     if (mean is None) != (std is None):
         raise click.UsageError("--mean and --std go together: give both or neither")
-    if std is not None and any(s == 0 for s in std):
-        raise click.BadParameter(f"{','.join(map(str, std))} contains 0", param_hint="--std")
+    if std is not None and any(s <= 0 for s in std):
+        raise click.BadParameter(f"{','.join(map(str, std))}: expected values > 0", param_hint="--std")
     return RuntimeOptions(backend=backend, threads=threads, labels_path=labels_path, mean=mean, std=std,
                           resize=resize, softmax=softmax)
+
+
+def runtime_notes(clf) -> list[str]:
+    """Things about a loaded Classifier that a user should hear once: an output chosen among several, labels
+    shifted for a background class."""
+    notes = []
+    if clf.num_outputs > 1:
+        notes.append(f"{clf.path}: model has {clf.num_outputs} outputs; using the first, {clf.output.name!r} "
+                     f"{clf.output.shape}")
+    if clf.background_added:
+        notes.append(f"labels have {clf.num_classes - 1} entries for {clf.num_classes} outputs: index 0 is taken "
+                     f"as a leading background class and the labels start at index 1")
+    return notes
 
 
 def _echo_json(obj) -> None:
@@ -161,6 +177,8 @@ def classify(model, images, top_k, threshold, as_json, **opts):
     paths = expand_images(images)
     if not paths:
         raise click.UsageError(f"no image files found in {' '.join(images)}")
+    for note in runtime_notes(clf):
+        click.echo(f"Warning: {note}", err=True)
     failed = 0
     warned = False
     for path in paths:
@@ -197,7 +215,7 @@ def info(model, as_json, **opts):
     from edgecnn.modelinfo import describe
     from edgecnn.runtime import Classifier
 
-    d = describe(Classifier(model, make_options(**opts)))
+    d = describe(Classifier(model, make_options(**opts), require_normalisation=False))
     if as_json:
         _echo_json(d)
         return
@@ -218,7 +236,12 @@ def info(model, as_json, **opts):
     else:
         click.echo("labels       none (pass --labels FILE)")
     p = d["preprocessing"]
-    norm = f"(pixel - {p['mean']}) / {p['std']}" if p["mean"] is not None else "raw pixel bytes"
+    if p["mean"] is not None:
+        norm = f"(pixel - {p['mean']}) / {p['std']}"
+    elif d["inputs"][0]["dtype"] == "float32":
+        norm = "normalisation unknown: classify needs --mean and --std"
+    else:
+        norm = "raw pixel bytes"
     click.echo(f"preprocess   {p['height']}x{p['width']}x{p['channels']}, {p['resize']}, {norm}")
 
 

@@ -5,6 +5,7 @@ Nothing here imports more than the standard library.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 
@@ -70,8 +71,16 @@ class Preprocessing:
             raise ValueError(f"input size is {self.height}x{self.width}, expected positive")
         if (self.mean is None) != (self.std is None):
             raise ValueError("mean and std must be given together")
-        if self.std is not None and any(s == 0 for s in self.std):
-            raise ValueError(f"std is {self.std}, expected non-zero values")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values is None:
+                continue
+            if len(values) not in (1, self.channels):
+                raise ValueError(f"{name} has {len(values)} values, the input has {self.channels} channel"
+                                 f"{'s' if self.channels > 1 else ''} (expected 1 or {self.channels} values)")
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{name} is {values}, expected finite numbers")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ValueError(f"std is {self.std}, expected values > 0")
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
@@ -83,12 +92,24 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
-        """Inverse of :meth:`to_dict`; unknown keys are ignored. Raises ValueError on bad values."""
+        """Inverse of :meth:`to_dict`; unknown keys are ignored.
+
+        Raises:
+            ValueError: ``d`` is not a dict, or holds values of the wrong type or range.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocessing record is {type(d).__name__}, expected a JSON object")
         kw = {k: d[k] for k in ("height", "width", "channels", "resize", "mean", "std") if k in d}
-        for k in ("mean", "std"):
-            if kw.get(k) is not None:
-                v = kw[k]
-                kw[k] = tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+        try:
+            for k in ("height", "width", "channels"):
+                if k in kw:
+                    kw[k] = int(kw[k])
+            for k in ("mean", "std"):
+                if kw.get(k) is not None:
+                    v = kw[k]
+                    kw[k] = tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"preprocessing record has a bad value ({e})") from None
         return cls(**kw)
 
 

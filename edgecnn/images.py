@@ -14,17 +14,20 @@ def is_image_path(path: Path) -> bool:
 
 
 def expand_images(specs: list[str] | tuple[str, ...]) -> list[Path]:
-    """Expand each spec: a folder gives its image files (recursively, sorted), a glob pattern gives its matches
-    (sorted), anything else is kept as given (so a missing file is reported when it is read). Duplicates are removed,
-    order kept.
+    """Expand each spec: a folder gives its image files (recursively, sorted); a path that exists is kept as it is
+    (even with ``[`` or ``*`` in its name); a glob pattern gives its matching image files (sorted); a pattern that
+    matches nothing, and any other missing path, is kept as given so that reading it reports it. Duplicates are
+    removed, order kept.
     """
     out: list[Path] = []
     for spec in specs:
         p = Path(spec)
         if p.is_dir():
             out.extend(sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q)))
-        elif glob.has_magic(spec):
-            out.extend(sorted(Path(q) for q in glob.glob(spec, recursive=True) if Path(q).is_file()))
-        else:
+        elif p.exists() or not glob.has_magic(spec):
             out.append(p)
+        else:
+            matches = sorted(Path(q) for q in glob.glob(spec, recursive=True))
+            files = [q for q in matches if q.is_file() and is_image_path(q)]
+            out.extend(files if matches else [p])
     return list(dict.fromkeys(out))

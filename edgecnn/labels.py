@@ -2,7 +2,8 @@
 
 Accepted forms, one label per line (blank lines ignored):
 plain ``label``; ``index label``; ``index: label``; ``index,label``.
-A file is read as indexed only when every line starts with an index.
+A file is read as indexed only when every line starts with an index and the indices are distinct and mostly
+dense (largest index < 2 x number of lines), so plain labels such as "101 dalmatians" stay plain.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ def parse_labels(text: str, name: str = "<labels>") -> list[str | None]:
     matches = [_INDEXED.match(ln) for ln in lines]
     if not all(m and m.group(2) for m in matches):
         return list(lines)
+    indices = [int(m.group(1)) for m in matches]
+    if max(indices) >= 2 * len(lines):
+        return list(lines)
     out: dict[int, str] = {}
-    for m in matches:
-        i = int(m.group(1))
+    for i, m in zip(indices, matches):
         if i in out:
             raise LabelsError(f"{name}: index {i} appears twice")
         out[i] = m.group(2)

@@ -138,7 +138,8 @@ def metadata_entries(data: bytes, name: str = "<model>") -> dict[str, bytes]:
             out[m.string(0) or ""] = payload
         return out
     except (IndexError, ValueError, TypeError, AssertionError, struct.error) as e:
-        raise ModelError(f"{name}: truncated or corrupt TFLite flatbuffer ({type(e).__name__}: {e})") from None
+        raise ModelError(f"{name}: truncated or corrupt TFLite flatbuffer (a field points outside the file's "
+                         f"{len(data):,} bytes)") from None
 
 
 def _support_metadata(fb: bytes, model_bytes: bytes) -> tuple[list[str | None] | None, dict]:
@@ -183,6 +184,23 @@ def _support_metadata(fb: bytes, model_bytes: bytes) -> tuple[list[str | None] |
     return labels, pre
 
 
+def _check_record(record, name: str) -> tuple[list[str | None] | None, dict]:
+    """Validate an edgecnn record's shape: ``{"format": int, "labels": [str|null]|null, "preprocessing": {}}``."""
+    if not isinstance(record, dict):
+        raise ModelError(f"{name}: edgecnn metadata is a JSON {type(record).__name__}, expected an object")
+    fmt = record.get("format", FORMAT_VERSION)
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+        raise ModelError(f"{name}: edgecnn metadata format {fmt!r} is newer than this edgecnn reads "
+                         f"({FORMAT_VERSION}); upgrade edgecnn")
+    labels = record.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(x is None or isinstance(x, str) for x in labels)):
+        raise ModelError(f"{name}: edgecnn metadata labels are {type(labels).__name__}, expected a list of strings")
+    pre = record.get("preprocessing") or {}
+    if not isinstance(pre, dict):
+        raise ModelError(f"{name}: edgecnn metadata preprocessing is {type(pre).__name__}, expected an object")
+    return labels, dict(pre)
+
+
 def read_metadata(data: bytes, name: str = "<model>") -> ModelMetadata:
     """Read labels and preprocessing from a .tflite file's bytes (see module docstring).
 
@@ -197,8 +215,7 @@ def read_metadata(data: bytes, name: str = "<model>") -> ModelMetadata:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ModelError(f"{name}: edgecnn metadata is not valid JSON ({e})") from None
         meta.source = "edgecnn"
-        meta.labels = record.get("labels")
-        meta.preprocessing = dict(record.get("preprocessing") or {})
+        meta.labels, meta.preprocessing = _check_record(record, name)
     elif SUPPORT_METADATA_NAME in entries:
         try:
             labels, pre = _support_metadata(entries[SUPPORT_METADATA_NAME], data)
@@ -235,13 +252,22 @@ def embed_metadata(data: bytes, labels: list[str] | None, pre: Preprocessing | N
     Raises:
         ModelError: ``data`` is not a TFLite flatbuffer.
     """
+    record = {**(extra or {}), "format": FORMAT_VERSION, "labels": list(labels) if labels is not None else None,
+              "preprocessing": pre.to_dict() if pre is not None else {}}
+    return embed_record(data, record, name)
+
+
+def embed_record(data: bytes, record, name: str = "<model>") -> bytes:
+    """Write ``record`` (any JSON value) as the model's edgecnn metadata entry; see :func:`embed_metadata`.
+
+    Raises:
+        ModelError: ``data`` is not a TFLite flatbuffer.
+    """
     import flatbuffers
 
     check_tflite(data, name)
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    record = {**(extra or {}), "format": FORMAT_VERSION, "labels": list(labels) if labels is not None else None,
-              "preprocessing": pre.to_dict() if pre is not None else {}}
     payload = json.dumps(record, separators=(",", ":")).encode("utf-8")
     buf = schema.BufferT()
     buf.data = list(payload)

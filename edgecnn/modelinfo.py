@@ -52,6 +52,24 @@ def float_ops(interpreter) -> list[str]:
     return sorted(found)
 
 
+#: Ops that pass a tensor's meaning through unchanged when looking for the op that made a model output.
+_PASS_THROUGH = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")
+
+
+def output_activation(interpreter, tensor_index: int) -> str | None:
+    """Name of the op that makes tensor ``tensor_index``, looking through QUANTIZE/DEQUANTIZE/RESHAPE/SQUEEZE
+    (e.g. "SOFTMAX" for a classifier ending in softmax, whatever its output dtype); None if no op makes it."""
+    producer = {int(o): op for op in _ops(interpreter) for o in op["outputs"]}
+    seen = set()
+    while tensor_index in producer and tensor_index not in seen:
+        seen.add(tensor_index)
+        op = producer[tensor_index]
+        if op["op_name"] not in _PASS_THROUGH or not len(op["inputs"]):
+            return op["op_name"]
+        tensor_index = int(op["inputs"][0])
+    return None
+
+
 def describe(classifier) -> dict:
     """JSON-ready description of a loaded :class:`edgecnn.runtime.Classifier` (what ``edgecnn info`` prints).
 

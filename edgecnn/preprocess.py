@@ -40,13 +40,18 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     Returns:
         (H, W, 3) uint8 RGB.
     Raises:
-        ImageError: empty data, or data OpenCV cannot decode.
+        ImageError: empty data, data OpenCV cannot decode, or a header claiming more pixels than OpenCV allows
+            (``CV_IO_MAX_IMAGE_PIXELS``, 2^30 by default).
     """
     cv2 = _cv2()
     if len(data) == 0:
         raise ImageError(f"{name}: empty file (0 bytes), expected an image")
     # IMREAD_COLOR applies the EXIF orientation tag and drops alpha (OpenCV imgcodecs documentation).
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. a header claiming more than CV_IO_MAX_IMAGE_PIXELS, or a corrupt header
+        msg = (e.err or str(e)).strip().splitlines()[0]
+        raise ImageError(f"{name}: cannot decode as an image ({msg})") from None
     if bgr is None or bgr.size == 0:
         raise ImageError(f"{name}: cannot decode as an image (expected JPEG, PNG, BMP, WebP, TIFF, ...)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

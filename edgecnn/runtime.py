@@ -20,6 +20,7 @@ from edgecnn.config import (BACKEND_PIP, BACKENDS, DEFAULT_RESIZE, DEFAULT_THRES
 from edgecnn.errors import BackendError, LabelsError, ModelError
 from edgecnn.labels import fit_labels, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
+from edgecnn.modelinfo import output_activation
 from edgecnn.preprocess import dequantize, to_input, to_pixels
 
 
@@ -179,17 +180,26 @@ def _check_input(info: TensorInfo, name: str) -> tuple[int, int, int]:
     return h, w, c
 
 
-def resolve_preprocessing(info: TensorInfo, meta: ModelMetadata, options: RuntimeOptions, name: str) -> Preprocessing:
+def resolve_preprocessing(info: TensorInfo, meta: ModelMetadata, options: RuntimeOptions, name: str,
+                          require_normalisation: bool = True) -> Preprocessing:
     """The preprocessing a model gets: size and channels from its input tensor; resize rule and mean/std from the
     options (``--resize``, ``--mean/--std``) first, else the model's metadata, else defaults.
 
+    An integer input without quantization parameters (scale 0) takes raw pixel bytes: metadata mean/std are
+    ignored for it and ``--mean/--std`` are an error.
+
     Raises:
-        ModelError: a float32 input with no mean/std anywhere, or metadata values that are invalid.
+        ModelError: a float32 input with no mean/std anywhere (unless ``require_normalisation`` is False),
+            mean/std that do not fit the input, or metadata values that are invalid.
     """
     h, w, c = _check_input(info, name)
     recorded = meta.preprocessing or {}
     mean, std = options.mean, options.std
-    if mean is None and recorded.get("mean") is not None and recorded.get("std") is not None:
+    raw_bytes_only = info.dtype.kind in "iu" and not info.quantized
+    if raw_bytes_only and mean is not None:
+        raise ModelError(f"{name}: input is {info.dtype} without quantization parameters (scale 0), so it takes raw "
+                         f"pixel bytes and --mean/--std cannot apply; leave them out")
+    if mean is None and not raw_bytes_only and recorded.get("mean") is not None and recorded.get("std") is not None:
         mean, std = recorded["mean"], recorded["std"]
     resize = options.resize or recorded.get("resize") or DEFAULT_RESIZE
     try:
@@ -197,7 +207,7 @@ def resolve_preprocessing(info: TensorInfo, meta: ModelMetadata, options: Runtim
                                        "mean": mean, "std": std})
     except ValueError as e:
         raise ModelError(f"{name}: {e}") from None
-    if info.dtype == np.float32 and pre.mean is None:
+    if info.dtype == np.float32 and pre.mean is None and require_normalisation:
         raise ModelError(f"{name}: float32 input and no normalisation in the model's metadata: give --mean and --std "
                          f"(e.g. --mean 127.5 --std 127.5 for inputs in [-1, 1], --mean 0 --std 255 for [0, 1])")
     return pre
@@ -209,12 +219,16 @@ class Classifier:
     Args:
         model_path: path to a .tflite file.
         options: backend, threads, labels, normalisation overrides (:class:`edgecnn.config.RuntimeOptions`).
+        require_normalisation: False lets a float32 model with unknown mean/std load (for describing it; its
+            :meth:`preprocess` then raises ValueError).
 
     Attributes:
         path, size_bytes: the model file and its size in bytes.
         backend: the :class:`Backend` in use; threads: interpreter threads.
         input, output: :class:`TensorInfo` of the image input and the (first) output.
-        num_classes: number of output scores.
+        num_classes: number of output scores; num_outputs: output tensors in the model (the first is used).
+        softmax_in_graph: the output is made by a SOFTMAX/LOGISTIC op (through any QUANTIZE/DEQUANTIZE/RESHAPE).
+        background_added: the labels were one short of the output and index 0 was taken as background.
         preprocessing: the resolved :class:`edgecnn.config.Preprocessing`.
         labels: labels by output index (None entries for unknown), or None.
         metadata: what the file says (:class:`edgecnn.metadata.ModelMetadata`).
@@ -227,7 +241,8 @@ class Classifier:
         BackendError: no interpreter package imports.
     """
 
-    def __init__(self, model_path: str | Path, options: RuntimeOptions | None = None):
+    def __init__(self, model_path: str | Path, options: RuntimeOptions | None = None,
+                 require_normalisation: bool = True):
         options = options or RuntimeOptions()
         self.path = Path(model_path)
         name = str(self.path)
@@ -244,33 +259,45 @@ class Classifier:
         try:
             self.interpreter = self.backend.interpreter_class(model_content=data, num_threads=self.threads)
             self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
+            inputs = self.interpreter.get_input_details()
+            outputs = self.interpreter.get_output_details()
+        except (ValueError, RuntimeError, UnicodeDecodeError) as e:
             raise ModelError(f"{name}: cannot load the model, truncated or corrupt? ({_first_line(e)})") from None
-        inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
             raise ModelError(f"{name}: model has {len(inputs)} inputs, expected 1 image input")
-        outputs = self.interpreter.get_output_details()
         if not outputs:
             raise ModelError(f"{name}: model has no outputs")
         self.input = TensorInfo.from_detail(inputs[0])
         self.output = TensorInfo.from_detail(outputs[0])
-        if self.output.shape and self.output.shape[0] != 1:
+        self.num_outputs = len(outputs)
+        if len(self.output.shape) > 1 and self.output.shape[0] != 1:
             raise ModelError(f"{name}: output shape {self.output.shape}, expected batch 1 such as (1, N)")
+        if self.output.dtype.kind in "iu" and not self.output.quantized:
+            raise ModelError(f"{name}: output is {self.output.dtype} without quantization parameters: class "
+                             f"indices, not scores? (expected float32 scores or quantized uint8/int8 scores)")
         self.num_classes = int(np.prod(self.output.shape)) if self.output.shape else 1
-        self.preprocessing = resolve_preprocessing(self.input, self.metadata, options, name)
+        self.preprocessing = resolve_preprocessing(self.input, self.metadata, options, name, require_normalisation)
         self.softmax = options.softmax
+        self.softmax_in_graph = output_activation(self.interpreter, self.output.index) in ("SOFTMAX", "LOGISTIC")
+        self.background_added = False
         self.labels = self._labels(options.labels_path, name)
         self._in_shape = self.input.shape
 
     def _labels(self, labels_path: str | None, name: str) -> list[str | None] | None:
         if labels_path:
-            return fit_labels(read_labels(labels_path), self.num_classes, str(labels_path))
-        if self.metadata.labels:
-            try:
-                return fit_labels(self.metadata.labels, self.num_classes, f"{name}: embedded labels")
-            except LabelsError as e:
-                raise ModelError(str(e)) from None
-        return None
+            raw, where = read_labels(labels_path), str(labels_path)
+        elif self.metadata.labels:
+            raw, where = self.metadata.labels, f"{name}: embedded labels"
+        else:
+            return None
+        try:
+            labels = fit_labels(raw, self.num_classes, where)
+        except LabelsError as e:
+            if labels_path:
+                raise
+            raise ModelError(str(e)) from None
+        self.background_added = len(raw) == self.num_classes - 1
+        return labels
 
     # -- stages (kept separate so the camera loop can time each) --
     def tensor_from_pixels(self, pixels: np.ndarray) -> np.ndarray:
@@ -303,6 +330,14 @@ class Classifier:
         s = dequantize(raw, out.scale, out.zero_point) if out.quantized else np.asarray(raw, dtype=np.float32)
         return softmax(s) if self.softmax else s
 
+    def looks_like_probabilities(self, scores: np.ndarray) -> bool:
+        """True when the scores are a probability vector: made by a softmax (in the graph or by ``--softmax``), or
+        within [0, 1] summing to 1, allowing each quantized score half a quantization step of error."""
+        if self.softmax or self.softmax_in_graph:
+            return True
+        tol = PROBABILITY_SUM_TOLERANCE + (0.5 * self.output.scale * scores.size if self.output.quantized else 0.0)
+        return is_probability_vector(scores, tol)
+
     def rank(self, scores: np.ndarray, k: int = DEFAULT_TOP_K,
              threshold: float = DEFAULT_THRESHOLD) -> list[Prediction]:
         """(N,) float scores -> the top-k :class:`Prediction` list (labels attached)."""
@@ -327,4 +362,4 @@ class Classifier:
         top = self.rank(scores, k, threshold)
         t3 = time.perf_counter()
         return Classification(top, {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3,
-                                    "postprocess": (t3 - t2) * 1e3}, is_probability_vector(scores))
+                                    "postprocess": (t3 - t2) * 1e3}, self.looks_like_probabilities(scores))

@@ -22,6 +22,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     - ``gray``: int8, (1, 16, 16) grayscale input, metadata
     - ``support``: float32 I/O with TFLite Support metadata (mean 127.5, std 127.5, a zipped labels.txt whose
       first label is a background class)
+    - ``wide``: int8, 500 classes ending in softmax (quantized scores do not sum to 1)
     - ``two_inputs``, ``vector``: models that are not single-image classifiers
     """
     from edgecnn.config import Preprocessing
@@ -44,6 +45,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
                                Preprocessing(tm.SIZE, tm.SIZE, 1, mean=(0.0,), std=(1.0,))),
         "support": tm.with_support_metadata(
             tm.convert(tm.keras_classifier(classes=4, rescale=False), None), LABELS, [127.5], [127.5]),
+        "wide": tm.convert(tm.keras_classifier(classes=500), "int8"),
         "two_inputs": tm.two_input_model(),
         "vector": tm.vector_input_model(),
     }

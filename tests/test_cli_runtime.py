@@ -97,8 +97,63 @@ def test_labels_that_do_not_fit(tiny_models, image_dir, tmp_path):
 
 
 def test_no_images_is_a_usage_error(tiny_models, tmp_path):
-    r = run("classify", tiny_models["int8"], str(tmp_path / "*.png"))
+    (tmp_path / "empty").mkdir()
+    r = run("classify", tiny_models["int8"], tmp_path / "empty")
     assert r.exit_code == 2 and "no image files" in r.output
+
+
+def test_names_that_look_like_globs(tiny_models, image_dir):
+    (image_dir / "photo[1].png").write_bytes((image_dir / "colour.png").read_bytes())
+    r = run("classify", tiny_models["int8"], image_dir / "photo[1].png", image_dir / "nothing*.png", "--json")
+    assert r.exit_code == 1  # the existing file is classified; the pattern that matches nothing is reported
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert "top" in rows[0] and rows[0]["image"].endswith("photo[1].png")
+    assert "nothing*.png: cannot read" in rows[1]["error"]
+
+
+def test_image_whose_header_claims_too_many_pixels(tiny_models, image_dir):
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    (image_dir / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    r = run("classify", tiny_models["int8"], image_dir / "bomb.png", image_dir / "colour.png")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "bomb.png: cannot decode" in r.stderr and "colour.png: " in r.stdout
+
+
+def test_mean_std_must_fit_the_model(tiny_models, image_dir):
+    r = run("classify", tiny_models["gray"], image_dir / "colour.png", "--mean", "1,2,3", "--std", "1,1,1")
+    assert r.exit_code == 1 and "mean has 3 values, the input has 1 channel" in r.output
+    for bad in (["--mean", "nan", "--std", "1"], ["--mean", "0", "--std", "-1"], ["--mean", "0", "--std", "inf"]):
+        r = run("classify", tiny_models["int8"], image_dir / "colour.png", *bad)
+        assert r.exit_code == 2 and "Traceback" not in r.output, bad
+
+
+def test_quantized_softmax_over_many_classes_is_not_called_logits(tiny_models, image_dir):
+    r = run("classify", tiny_models["wide"], image_dir / "colour.png", "--json")
+    assert r.exit_code == 0, r.output
+    assert "probability" not in r.stderr
+
+
+def test_background_label_shift_is_announced(tiny_models, image_dir, tmp_path):
+    (tmp_path / "two.txt").write_text("bee\ncat\n")
+    r = run("classify", tiny_models["int8"], image_dir / "colour.png", "--labels", tmp_path / "two.txt")
+    assert r.exit_code == 0 and "leading background class" in r.stderr
+
+
+@pytest.mark.parametrize("record,expected", [
+    ([1, 2], "expected an object"), ({"labels": 3}, "expected a list of strings"),
+    ({"preprocessing": "x"}, "expected an object"), ({"format": 99}, "newer than this edgecnn reads"),
+    ({"preprocessing": {"mean": [1, 2, 3, 4], "std": [1]}}, "mean has 4 values")])
+def test_malformed_edgecnn_metadata(tiny_models, image_dir, tmp_path, record, expected):
+    from edgecnn.metadata import embed_record
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(embed_record(tiny_models["int8"].read_bytes(), record))
+    r = run("classify", path, image_dir / "colour.png")
+    assert r.exit_code == 1 and expected in r.output and "Traceback" not in r.output
 
 
 def test_info_json(tiny_models):
@@ -114,6 +169,8 @@ def test_info_json(tiny_models):
     assert d["backend"]["name"] and d["backend"]["version"]
     r = run("info", tiny_models["float"], "--mean", "0", "--std", "1")
     assert r.exit_code == 0 and "NO, float ops:" in r.output and "CONV_2D" in r.output
+    r = run("info", tiny_models["float"])  # describing a float model needs no normalisation
+    assert r.exit_code == 0 and "normalisation unknown" in r.output
 
 
 BLOCK_TF = """

@@ -14,6 +14,7 @@ def test_forms(text):
 
 def test_plain_labels_that_start_with_digits_stay_plain():
     assert parse_labels("3 piece suit\nhat\n") == ["3 piece suit", "hat"]
+    assert parse_labels("3 little pigs\n101 dalmatians\n") == ["3 little pigs", "101 dalmatians"]
 
 
 def test_gaps_and_duplicates():
