@@ -70,11 +70,14 @@ def _fashion_test(n: int = 300):
     return x[:n], y[:n]
 
 
-def _keras_model(workdir: Path):
-    """The shipped model.keras if present, else ResNet-8 (28x28x1, 10 classes) with random weights."""
+def _keras_model(workdir: Path, keras_path: Path | None = None):
+    """``keras_path``, else the shipped model.keras if present, else ResNet-8 (28x28x1, 10 classes) with random
+    weights."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
+    if keras_path is not None:
+        return keras.models.load_model(keras_path, compile=False), str(keras_path)
     for p in (SHIPPED / "model.keras", *sorted(SHIPPED.glob("*.keras"))):
         if p.is_file():
             return keras.models.load_model(p, compile=False), f"{p.relative_to(ROOT)}"
@@ -239,7 +242,7 @@ def wall_times(cmd: list[str], n: int) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "runs": n}
 
 
-def keras_vs_tflite(i8: Path, workdir: Path, runs: int) -> dict:
+def keras_vs_tflite(i8: Path, workdir: Path, runs: int, keras_path: Path | None = None) -> dict:
     """int8 .tflite (1 thread) vs the Keras model called on one image, both timed by the same time_calls."""
     from edgecnn.runtime import Classifier
 
@@ -247,7 +250,7 @@ def keras_vs_tflite(i8: Path, workdir: Path, runs: int) -> dict:
     x, _ = _fashion_test(1)
     tensor = clf.preprocess(x[0])
     t_lite = B.latency_stats(B.bench_classifier(clf, tensor, runs, B.DEFAULT_WARMUP).durations_ms)
-    model, source = _keras_model(workdir)
+    model, source = _keras_model(workdir, keras_path)
     xk = x[0][None, ..., None].astype(np.float32)
     t_keras = B.latency_stats(B.time_calls(lambda: model(xk, training=False), max(20, runs // 5),
                                            B.DEFAULT_WARMUP).durations_ms)
@@ -272,9 +275,12 @@ def _ok(value, key) -> str:
               help="Alternating rounds for the A/B comparisons (medians reported).")
 @click.option("--frames", type=click.IntRange(min=50), default=300, show_default=True,
               help="Frames of the 640x480 video for the camera-loop measurements.")
+@click.option("--keras", "keras_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The Keras model for step 2 (e.g. the model.keras the shipped .tflite files came from). "
+                   "Default: models/fashion_mnist/*.keras, else ResNet-8 with random weights.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every number to this JSON file.")
-def main(runs, rounds, frames, json_out):
+def main(runs, rounds, frames, keras_path, json_out):
     """Measure edgecnn's performance targets side by side on this machine (see the module docstring)."""
     env = B.environment()
     out = {"environment": env}
@@ -306,7 +312,7 @@ def main(runs, rounds, frames, json_out):
         out["startup"] = {"help": wall_times([*_edgecnn(), "--help"], 7),
                           "classify_one_image": wall_times([*_edgecnn(), "classify", str(i8), str(img)], 5)}
         log("2/7 Keras vs int8 (imports TensorFlow) ...")
-        out["keras_vs_int8"] = keras_vs_tflite(i8, work, runs)
+        out["keras_vs_int8"] = keras_vs_tflite(i8, work, runs, keras_path)
 
     a, bb, c = out["int8_vs_float32"], out["bench_vs_bare"], out["camera_loop"]
     p, k, s = out["preprocess_640x480"], out["keras_vs_int8"], out["startup"]
