@@ -444,7 +444,8 @@ def _train_side(what: str):
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="Input channels (1 = grayscale, 3 = RGB). Default: 1 for IDX data, 3 for image folders.")
 @click.option("--resize", type=click.Choice(RESIZE_RULES), default=None,
-              help="How images are fitted to the input size. Default: stretch for IDX data, center-crop for folders.")
+              help="How images (and later camera frames) are fitted to the input size. Default: center-crop "
+                   "(on square IDX images the same as stretch).")
 @click.option("--epochs", type=click.IntRange(min=1), default=_TRAIN.epochs, show_default=True,
               help="Passes over the training split.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=_TRAIN.batch_size, show_default=True,

@@ -200,7 +200,7 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
 
     Args:
         folder: directory holding the four IDX files (each optionally gzip-compressed).
-        pre: target preprocessing; None means the files' own size, 1 channel, ``stretch`` resize, mean 0 / std 1.
+        pre: target preprocessing; None means the files' own size, 1 channel, ``center-crop`` resize, mean 0 / std 1.
             A different size or 3 channels go through :func:`edgecnn.preprocess.to_pixels`.
         fashion: use the Fashion-MNIST class names; otherwise ``labels.txt`` in the folder or "0".."K-1".
     Returns:
@@ -226,7 +226,7 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
     labels = _idx_labels(folder, n_classes, fashion)
     if pre is None:
         h, w = arrays["train"][0].shape[1:]
-        pre = Preprocessing(height=h, width=w, channels=1, resize="stretch", mean=(0.0,), std=(1.0,))
+        pre = Preprocessing(height=h, width=w, channels=1, resize="center-crop", mean=(0.0,), std=(1.0,))
     x = _resize_all(arrays["train"][0], pre, "resize train")
     xt = _resize_all(arrays["test"][0], pre, "resize test")
     ds = Dataset(x=x, y=arrays["train"][1], labels=labels, pre=pre, source=source or str(folder),
@@ -378,7 +378,8 @@ def default_preprocessing(spec: str, img_size: int | None = None, channels: int 
                           resize: str | None = None) -> Preprocessing:
     """The preprocessing record a new model gets for DATA ``spec``.
 
-    IDX sources: their own image size (28x28 for Fashion-MNIST), 1 channel, ``stretch``. Image folders:
+    IDX sources: their own image size (28x28 for Fashion-MNIST), 1 channel, ``center-crop`` (the same as stretch on
+    square IDX images, and what a 4:3 camera frame needs on the device). Image folders:
     ``img_size`` (default :data:`DEFAULT_FOLDER_SIZE`) square, 3 channels, ``center-crop``. Always mean 0 / std 1:
     edgecnn models take raw 0..255 pixels and normalise inside (``Rescaling``).
     """
@@ -394,7 +395,7 @@ def default_preprocessing(spec: str, img_size: int | None = None, channels: int 
         h, w = rows, cols
     else:
         h = w = img_size
-    return Preprocessing(h, w, channels or 1, resize or "stretch", mean=(0.0,), std=(1.0,))
+    return Preprocessing(h, w, channels or 1, resize or "center-crop", mean=(0.0,), std=(1.0,))
 
 
 def load(spec: str, pre: Preprocessing, strict: bool = False, progress: bool = True) -> Dataset:
