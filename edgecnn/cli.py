@@ -514,6 +514,9 @@ def train(data, outdir, channels, as_json, force, **kw):
 @click.option("--val-split", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=None,
               help="Validation fraction. Default: the one in train_report.json.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--resize", type=click.Choice(RESIZE_RULES), default=None,
+              help="Resize rule to record in the .tflite (how the device fits images and camera frames), also "
+                   "used for calibration and the report. Default: the one recorded at training.")
 @click.option("--keep-names", is_flag=True,
               help="Keep the converter's long tensor names (by default internal tensors are renamed t<index>, "
                    "which saves a few KB in a small model and changes nothing at run time).")

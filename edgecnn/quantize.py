@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -454,6 +454,9 @@ class QuantizeOptions:
         seed, val_split: recreate the training split; None = the values in train_report.json.
         overwrite: replace existing output files.
         keep_names: keep the converter's long tensor names (see :func:`shorten_tensor_names`).
+        resize: resize rule recorded in the .tflite (and used for calibration and the report) instead of the
+            training record's; None = the training record's. For data already at the model size (e.g. 28x28 IDX)
+            the pixels are identical; the rule then only decides how the device fits camera frames.
     """
 
     calib_samples: int = DEFAULT_CALIB_SAMPLES
@@ -465,6 +468,7 @@ class QuantizeOptions:
     val_split: float | None = None
     overwrite: bool = False
     keep_names: bool = False
+    resize: str | None = None
 
 
 def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeOptions = QuantizeOptions(),
@@ -504,7 +508,8 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
     tm = load_trained(model_path)
     seed = tm.seed if opts.seed is None else opts.seed
     val_split = tm.val_split if opts.val_split is None else opts.val_split
-    splits = load_splits(spec, tm.pre, tm.labels, seed, val_split, progress)
+    pre = tm.pre if opts.resize is None else replace(tm.pre, resize=opts.resize)
+    splits = load_splits(spec, pre, tm.labels, seed, val_split, progress)
     xt, yt = splits.train
     calib_idx = D.balanced_sample(yt, opts.calib_samples, seed)
     calib = xt[calib_idx]
@@ -516,8 +521,8 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
     from edgecnn.metadata import embed_metadata
 
     extra = {"training": {"data": tm.report.get("data", {}).get("source"), "seed": seed, "val_split": val_split}}
-    int8_bytes = embed_metadata(int8_bytes, tm.labels, tm.pre, extra=extra)
-    float_bytes = embed_metadata(float_bytes, tm.labels, tm.pre, extra=extra)
+    int8_bytes = embed_metadata(int8_bytes, tm.labels, pre, extra=extra)
+    float_bytes = embed_metadata(float_bytes, tm.labels, pre, extra=extra)
     check = verify_integer(int8_bytes, opts.io, opts.allow_float)
 
     split = splits.held_out
@@ -544,7 +549,7 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
             "calibration": {"split": "train", "n": int(len(calib)),
                             "per_class": {tm.labels[c]: int(v) for c, v in
                                           enumerate(np.bincount(yt[calib_idx], minlength=len(tm.labels)))}},
-            "seed": seed, "val_split": val_split,
+            "seed": seed, "val_split": val_split, "preprocessing": pre.to_dict(),
             "input": check["input"], "output": check["output"], "operators": check["operators"],
             "float_ops": check["float_ops"],
             "float": fm, "int8": qm,

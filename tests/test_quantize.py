@@ -100,6 +100,15 @@ def test_float_ops_are_detected_and_named(quantized):
         Q.verify_integer((out / "m.tflite").read_bytes(), "uint8")
 
 
+def test_resize_rule_can_be_recorded_differently(trained, tmp_path):
+    from edgecnn.metadata import read_metadata
+
+    r = _quantize(trained, tmp_path / "m.tflite", "--resize", "letterbox", "--json")
+    assert r.exit_code == 0, r.output
+    assert read_metadata((tmp_path / "m.tflite").read_bytes()).preprocessing["resize"] == "letterbox"
+    assert json.loads(r.stdout.strip().splitlines()[-1])["preprocessing"]["resize"] == "letterbox"
+
+
 @pytest.mark.parametrize("io", ["uint8", "float32"])
 def test_io_types(trained, tmp_path, io):
     from edgecnn.modelinfo import float_ops
