@@ -316,8 +316,14 @@ def verify_integer(model_bytes: bytes, io: str, allow_float: bool = False) -> di
 # ---------------------------------------------------------------------------------------------- prediction
 
 def predict_keras(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Keras model scores. x: (N, h, w, c) uint8. Returns (N, classes) float32."""
-    return np.asarray(model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0), dtype=np.float32)
+    """Keras model scores. x: (N, h, w, c) uint8. Returns (N, classes) float32.
+
+    Converted to float32 one chunk at a time, so a large split is never held as float32 all at once.
+    """
+    chunk = 16 * batch_size
+    parts = [np.asarray(model.predict(x[i:i + chunk].astype(np.float32), batch_size=batch_size, verbose=0),
+                        dtype=np.float32) for i in range(0, len(x), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, int(model.output_shape[-1])), np.float32)
 
 
 def predict_tflite(path: str | Path, x: np.ndarray, progress: bool = True, name: str | None = None) -> np.ndarray:

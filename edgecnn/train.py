@@ -237,6 +237,9 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
     ds = D.load(spec, pre, strict=opts.strict)
     log(D.describe(ds))
     splits = D.make_splits(ds, opts.val_split, opts.seed)
+    if len(splits.val[1]) == 0:
+        raise D.DataError(f"{spec}: no image left for validation (every class has a single image?); "
+                          "expected at least 2 images in some class")
     log(f"split: {len(splits.train[1])} train, {len(splits.val[1])} validation"
         + (f", {len(splits.test[1])} test (official, not used for training)" if splits.test else "")
         + f" (val_split {opts.val_split}, seed {opts.seed})")
