@@ -45,6 +45,8 @@ IDX_LABELS_MAGIC = 0x00000801
 
 #: Split names; ``all`` is every image of the source (e.g. a separate folder kept for testing).
 SPLITS = ("train", "val", "test", "all")
+#: describe() notes an imbalance when the largest class has more than this many times the smallest's images.
+IMBALANCE_NOTE = 5
 
 
 class DataError(EdgecnnError, ValueError):
@@ -463,11 +465,17 @@ def balanced_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def describe(ds: Dataset) -> str:
-    """Multi-line text: per-class counts and every skipped file with its reason."""
+    """Multi-line text: per-class counts (with a note when the classes are imbalanced beyond
+    :data:`IMBALANCE_NOTE` : 1) and every skipped file with its reason."""
     lines = [f"{ds.source}: {len(ds.y)} images in {len(ds.labels)} classes"
              + (f" (+ {len(ds.y_test)} official test images)" if ds.has_test else "")]
     width = max(len(k) for k in ds.labels)
-    lines += [f"  {k:<{width}}  {v}" for k, v in ds.counts().items()]
+    counts = ds.counts()
+    lines += [f"  {k:<{width}}  {v}" for k, v in counts.items()]
+    big, small = max(counts, key=counts.get), min(counts, key=counts.get)
+    if counts[small] and counts[big] / counts[small] > IMBALANCE_NOTE:
+        lines.append(f"note: classes are imbalanced ({big} has {counts[big] / counts[small]:.0f}x the images of "
+                     f"{small}); overall accuracy will favour the large classes, check the per-class report")
     if ds.skipped:
         lines.append(f"skipped {len(ds.skipped)} file(s):")
         lines += [f"  {s.path}: {s.reason}" for s in ds.skipped]

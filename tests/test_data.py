@@ -100,6 +100,9 @@ def test_scan_skips_and_names_every_bad_file(tmp_path):
     text = D.describe(ds)
     for name in reasons:
         assert name in text
+    assert "imbalanced" not in text
+    ds.y = np.concatenate([ds.y, np.zeros(100, np.int64)])
+    assert "imbalanced (blue has 9x the images of green)" in D.describe(ds)
 
 
 def test_scan_uses_the_shared_preprocessing(tmp_path):
