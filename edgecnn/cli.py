@@ -425,7 +425,9 @@ def _train_side(what: str):
     if importlib.util.find_spec("tensorflow") is None:
         raise click.ClickException(f"this command needs TensorFlow: pip install 'edgecnn[train]'")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
-    return importlib.import_module(f"edgecnn.{what}")
+    module = importlib.import_module(f"edgecnn.{what}")
+    importlib.import_module("edgecnn.train")._tf()  # imports TensorFlow with its native log lines held back
+    return module
 
 
 @main.command(epilog=_DATA_HELP)

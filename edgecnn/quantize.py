@@ -55,10 +55,9 @@ class QualityGateError(EdgecnnError, RuntimeError):
 
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from edgecnn.train import _tf as train_tf
 
-    return tf
+    return train_tf()
 
 
 # ------------------------------------------------------------------------------------------------ model + data
@@ -230,8 +229,11 @@ def _run_converter(tf, conv, rep, io: str) -> bytes:
         dt = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io]
         conv.inference_input_type = dt
         conv.inference_output_type = dt
+    from edgecnn.train import quiet_native_stderr
+
     try:
-        return bytes(conv.convert())
+        with quiet_native_stderr():
+            return bytes(conv.convert())
     except Exception as e:  # the converter raises ConverterError, RuntimeError, ValueError ...
         msg = next((ln for ln in str(e).splitlines() if "error" in ln.lower()), str(e).splitlines()[0] if str(e) else "")
         raise QuantizationError(f"TFLite conversion failed: {msg.strip()[:300]}") from None

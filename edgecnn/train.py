@@ -17,6 +17,7 @@ failed or interrupted run leaves no half-written OUTDIR.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,8 +45,39 @@ class OutputExistsError(EdgecnnError, FileExistsError):
     """The output folder or file already holds something and overwriting was not allowed."""
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send file descriptor 2 to a temporary file for the duration, and replay it only if an exception escapes.
+
+    TensorFlow's C++ start-up and the TFLite converter print log lines (absl, oneDNN, "fully_quantize: 0 ...") to
+    the process's stderr, past Python's ``sys.stderr`` and past ``TF_CPP_MIN_LOG_LEVEL``; this keeps them off the
+    user's terminal without losing them when something fails.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. some embedded interpreters): nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            os.write(2, capture.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        with quiet_native_stderr():
+            import tensorflow  # noqa: F401
     import tensorflow as tf
 
     return tf

@@ -139,3 +139,18 @@ def test_options_validate():
 def test_help(cmd):
     r = CliRunner().invoke(main, [cmd, "--help"])
     assert r.exit_code == 0 and "DATA" in r.output
+
+
+def test_native_stderr_is_held_back_and_replayed_on_failure(capfd):
+    import os
+
+    from edgecnn.train import quiet_native_stderr
+
+    with quiet_native_stderr():
+        os.write(2, b"chatter from C++\n")
+    assert "chatter" not in capfd.readouterr().err
+    with pytest.raises(RuntimeError):
+        with quiet_native_stderr():
+            os.write(2, b"converter diagnostics\n")
+            raise RuntimeError("conversion failed")
+    assert "converter diagnostics" in capfd.readouterr().err
