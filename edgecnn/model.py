@@ -61,7 +61,8 @@ def resnet8(input_shape: tuple[int, int, int], num_classes: int, width: float = 
     a 3x3/16 stem, then three residual stacks of two 3x3 convolutions with 16, 32, 64 filters (strides 1, 2, 2;
     a 1x1 strided projection on the shortcut of stacks 2 and 3), global average pooling and a softmax Dense.
     He-normal init and L2(1e-4) on kernels as there. At width 1.0 on 32x32x3 it has 78k parameters and
-    12.5M MACs; on 28x28x1, 77k parameters and 9.6M MACs.
+    12.5M MACs; on 28x28x1, 78k parameters and 9.3M MACs; on 96x96x3 (the image-folder default), 79k
+    parameters and 113M MACs.
 
     Args:
         input_shape: (h, w, c) in pixels, c = 1 or 3.
@@ -117,7 +118,8 @@ def mobilenet(input_shape: tuple[int, int, int], num_classes: int, width: float 
     Args:
         input_shape: (h, w, c), c = 1 or 3.
         num_classes: >= 2.
-        width: multiplies every filter count (rounded to a multiple of 8); 0.5 gives about 60k parameters.
+        width: multiplies every filter count (rounded to a multiple of 8). 10 classes: width 0.5 has 38k
+            parameters and 3.3M MACs on 28x28x1, 57k and 11M on 96x96x3; width 1.0 has 139k on 28x28x1.
         weight_decay: L2 factor on pointwise and dense kernels (none on depthwise kernels, as in MobileNet).
         dropout: rate before the classifier.
         bn_momentum: BatchNormalization moving-average momentum (:data:`DEFAULT_BN_MOMENTUM`).
@@ -156,7 +158,7 @@ def cnn(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
     """Plain VGG-style CNN: three stages of two 3x3 convolutions (32, 64, 96 filters) + BN + ReLU, 2x2 max pooling
     after the first two stages, global average pooling, dropout and a softmax Dense.
 
-    At width 1.0 on 28x28x1 it has about 145k parameters; width 0.75 brings it to about 82k.
+    10 classes on 28x28x1: width 1.0 has 206k parameters and 25M MACs, 0.75 has 116k, 0.5 has 52k and 6.3M MACs.
 
     Args:
         input_shape: (h, w, c), c = 1 or 3.
