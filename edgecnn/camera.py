@@ -325,6 +325,8 @@ def open_source(spec: str, timeout_s: float = READ_TIMEOUT_S):
     if "://" in spec:
         return LatestFrameReader(OpenCVSource(spec, live=True), timeout_s)
     p = Path(spec)
+    if not p.exists() and glob.has_magic(spec) and not glob.glob(spec, recursive=True):
+        raise SourceError(f"{spec}: no files match this pattern (expected {SOURCE_KINDS})")
     if p.is_dir() or glob.has_magic(spec) or _is_image_file(p):
         return ImageFolderSource(expand_images([spec]), spec)
     if p.is_file():

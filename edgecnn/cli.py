@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 import click
@@ -246,13 +247,6 @@ def info(model, as_json, **opts):
 
 
 # ------------------------------------------------------------------------------ device: camera / bench
-def _display_available() -> bool:
-    """True when an OpenCV window can be opened: any non-Linux desktop, or X11/Wayland on Linux."""
-    import os
-
-    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def _check_output(path: str | None, overwrite: bool, option: str) -> None:
     """Refuse to replace an existing file without --overwrite, and a path whose folder does not exist."""
     from pathlib import Path
@@ -304,23 +298,28 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     once). Per frame, in ms: capture, preprocess, invoke, postprocess, render,
     and the frame age (capture to result). Ends on --frames, --duration, the end
     of a file, 'q' in the window or Ctrl-C, always with a summary. A source that
-    stops giving frames ends the run with a message and exit code 1.
+    stops giving frames ends the run with a message and exit code 1; so does a
+    slideshow with images that cannot be read (the others are still classified).
     """
     from tqdm import tqdm
 
     from edgecnn.camera import open_source
-    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, run_loop
+    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, display_available, run_loop
     from edgecnn.report import camera_summary_text
     from edgecnn.runtime import Classifier
 
+    if record is not None and log_path is not None and os.path.abspath(record) == os.path.abspath(log_path):
+        raise click.UsageError(f"--record and --log both name {record}: give them different files")
     _check_output(record, overwrite, "--record")
     _check_output(log_path, overwrite, "--log")
     if record is not None and not record.lower().endswith(tuple(Recorder.CODECS)):
         raise click.BadParameter(f"{record}: expected a name ending in {', '.join(Recorder.CODECS)}",
                                  param_hint="--record")
-    window = _display_available() if show is None else show
-    if window and not _display_available():
-        click.echo("Warning: --show but no display (DISPLAY/WAYLAND_DISPLAY unset): running headless", err=True)
+    has_display = display_available() if show is not False else False
+    window = has_display if show is None else show
+    if window and not has_display:
+        click.echo(f"Warning: --show but no reachable display (DISPLAY={os.environ.get('DISPLAY', '')!r}, "
+                   f"WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '')!r}): running headless", err=True)
         window = False
     clf = Classifier(model, make_options(**opts))
     src = open_source(source)
@@ -345,12 +344,14 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
         _echo_json(summary)
     else:
         click.echo(camera_summary_text(summary))
-    for err in getattr(src, "errors", []):
+    skipped = getattr(src, "errors", [])
+    for err in skipped:
         click.echo(f"Warning: skipped {err}", err=True)
     if result.failed:
         click.echo(f"Error: {result.message}", err=True)
         sys.exit(1)
-    if getattr(src, "errors", None):
+    if skipped:  # as in classify: an unreadable image is bad input, even when the others were classified
+        click.echo(f"Error: {len(skipped)} image(s) of {source} could not be read (listed above)", err=True)
         sys.exit(1)
 
 
@@ -402,6 +403,10 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         click.echo("machine: " + b.describe_environment(rows[0]["environment"]))
     for w in b.int8_not_faster(rows):
         click.echo(f"Warning: {w}", err=True)
+    for r in rows:
+        if r["runs"] < runs:
+            click.echo(f"Warning: {r['model']}: {pipeline} ended after {r['runs']} frames, fewer than --runs {runs}; "
+                       f"statistics are over {r['runs']}", err=True)
     if histogram:
         save_histogram([(f"{r['model']}, {r['threads']} thread(s)", d) for r, d in results], histogram,
                        "Pipeline time per frame" if pipeline else "Invoke latency")

@@ -32,6 +32,40 @@ FPS_SMOOTHING = 0.1
 WINDOW_NAME = "edgecnn"
 
 
+def display_available(env: dict | None = None) -> bool:
+    """True when an OpenCV window can open: any non-Linux desktop; on Linux a Wayland socket that exists or an X
+    server that accepts a connection on ``$DISPLAY`` (a set but unreachable DISPLAY, common over SSH, would make
+    Qt abort the whole process).
+
+    ``DISPLAY`` is ``[host]:n[.screen]``: a local server listens on ``/tmp/.X11-unix/Xn``, a remote one (or SSH X
+    forwarding) on TCP port 6000 + n (X Window System protocol, "Connection Setup").
+    """
+    import re
+    import socket
+    import sys
+
+    env = os.environ if env is None else env
+    if not sys.platform.startswith("linux"):
+        return True
+    wayland = env.get("WAYLAND_DISPLAY")
+    if wayland and os.path.exists(os.path.join(env.get("XDG_RUNTIME_DIR", "/"), wayland)):
+        return True
+    m = re.fullmatch(r"(?P<host>[^:]*):(?P<n>\d+)(?:\.\d+)?", env.get("DISPLAY", ""))
+    if not m:
+        return False
+    host, n = m.group("host"), int(m.group("n"))
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect(f"/tmp/.X11-unix/X{n}")
+        else:
+            socket.create_connection((host, 6000 + n), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class LoopOptions:
     """Options of the camera loop.

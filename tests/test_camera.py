@@ -387,6 +387,8 @@ def test_camera_source_failing_mid_run_exits_1_with_summary_and_log(tiny_models,
     (["{int8}", "--source", "{tmp}", "--record", "{tmp}/out.txt"], "--record"),
     (["{int8}", "--source", "{tmp}", "--log", "{tmp}/nodir/f.jsonl"], "does not exist"),
     (["{missing}", "--source", "{tmp}"], "no such file"),
+    (["{int8}", "--source", "{tmp}/nothing*.png"], "no files match"),
+    (["{int8}", "--source", "{tmp}", "--log", "{tmp}/o.avi", "--record", "{tmp}/o.avi"], "both name"),
 ])
 def test_camera_bad_input_is_one_clear_line(tiny_models, tmp_path, args, words):
     fill = {"int8": tiny_models["int8"], "missing": tmp_path / "missing.mp4", "tmp": tmp_path}
@@ -442,7 +444,32 @@ def test_show_without_a_display_runs_headless_with_a_warning(tiny_models, tmp_pa
     video = _video(tmp_path / "v.avi", n=3)
     r = _camera([tiny_models["int8"], "--source", video, "--show", "--json"])
     assert r.exit_code == 0, r.output
-    assert "no display" in r.stderr and json.loads(r.stdout)["frames"] == 3
+    assert "no reachable display" in r.stderr and json.loads(r.stdout)["frames"] == 3
+    # DISPLAY set but nothing listening (an SSH session without X forwarding): Qt would abort; we run headless.
+    monkeypatch.setenv("DISPLAY", ":987")
+    r = _camera([tiny_models["int8"], "--source", video, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["frames"] == 3
+
+
+def test_display_probe():
+    import socket
+
+    from edgecnn.loop import display_available
+
+    assert not display_available({})
+    assert not display_available({"DISPLAY": "garbage"})
+    with socket.socket() as server:  # an "X server" on TCP port 6000 + n
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        if port > 6000:
+            assert display_available({"DISPLAY": f"127.0.0.1:{port - 6000}.0"})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    if free > 6000:
+        assert not display_available({"DISPLAY": f"127.0.0.1:{free - 6000}"})
 
 
 def test_camera_blocked_inside_its_driver_counts_timeouts_as_failed_reads():

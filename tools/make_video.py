@@ -5,8 +5,8 @@
         --log demo-out/frames.jsonl
     python tools/make_video.py score demo-out/frames.jsonl demo-out/test.labels.csv
 
-Models trained on 28x28 IDX data record the ``stretch`` resize rule; a camera frame is 4:3, so run the camera with
-``--resize center-crop`` (the object is in the middle of the frame, as with a real camera).
+Each image is a centred square in a 4:3 frame, so the camera needs the ``center-crop`` resize rule (what edgecnn
+models record by default; models from older runs that recorded ``stretch`` need ``--resize center-crop``).
 
 ``make`` takes images from an MNIST-style IDX folder (default: the Fashion-MNIST test split in
 /usr/share/datasets/fashion-mnist, images no model here was trained on), picks ``--count`` of them (seeded, class
@@ -146,8 +146,8 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, f
     click.echo(f"{out}: {len(rows)} frames ({len(chosen)} test images x {hold}), {FRAME_SIZE[0]}x{FRAME_SIZE[1]} "
                f"at {FPS:g} fps; labels in {truth}")
     if fit == "center-crop":
-        click.echo("each image is a centred square: run `edgecnn camera` with --resize center-crop (models trained "
-                   "on 28x28 IDX data record 'stretch', which would squeeze the 4:3 frame)", err=True)
+        click.echo("each image is a centred square: the camera needs the center-crop resize rule (the default that "
+                   "edgecnn models record; pass --resize center-crop to a model that records stretch)", err=True)
 
 
 @cli.command()
