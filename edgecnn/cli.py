@@ -425,11 +425,12 @@ def _train_side(what: str):
     """Import a train-side module, turning a missing TensorFlow into a one-line hint."""
     import importlib
     import importlib.util
-    import os
 
     if importlib.util.find_spec("tensorflow") is None:
         raise click.ClickException(f"this command needs TensorFlow: pip install 'edgecnn[train]'")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off the terminal
+    from edgecnn.config import apply_tensorflow_env
+
+    apply_tensorflow_env()  # before anything imports TensorFlow
     module = importlib.import_module(f"edgecnn.{what}")
     importlib.import_module("edgecnn.train")._tf()  # imports TensorFlow with its native log lines held back
     return module
@@ -491,10 +492,14 @@ def train(data, outdir, channels, as_json, force, **kw):
         raise click.BadParameter(str(e)) from None
     tr = _train_side("train")
     tr.check_outdir(outdir, force)
-    log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
-    report = tr.train(data, outdir, opts, force=force, log=log)
-    if as_json:
+    if as_json:  # stdout carries only the JSON: our log lines and Keras's epoch lines go to stderr
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):
+            report = tr.train(data, outdir, opts, force=force, log=lambda s: click.echo(s, err=True))
         _echo_json({k: v for k, v in report.items() if k != "layers"})
+    else:
+        tr.train(data, outdir, opts, force=force, log=click.echo)
 
 
 @main.command(epilog=_DATA_HELP)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH  # noqa: F401  (re-exported)
+from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH, apply_tensorflow_env  # noqa: F401  (re-exported)
 
 #: L2 weight decay on convolution kernels, as in the MLPerf Tiny ResNet-8 reference.
 DEFAULT_WEIGHT_DECAY = 1e-4
@@ -28,6 +28,7 @@ DEFAULT_BN_MOMENTUM = 0.9
 
 
 def _keras():
+    apply_tensorflow_env()
     import keras  # deferred: TensorFlow/Keras only on the training side
 
     return keras

@@ -652,6 +652,8 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
     """
     t0 = time.perf_counter()
     p = Path(model_path)
+    if not p.is_dir() and p.suffix not in (".tflite", ".keras"):
+        raise ModelError(f"{p}: expected a .tflite model, a .keras model or an OUTDIR of edgecnn train")
     if p.suffix == ".tflite":
         from edgecnn.runtime import Classifier
 

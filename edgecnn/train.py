@@ -31,7 +31,7 @@ import numpy as np
 
 from edgecnn import data as D
 from edgecnn import model as M
-from edgecnn.config import Preprocessing, TrainOptions
+from edgecnn.config import Preprocessing, TrainOptions, apply_tensorflow_env
 from edgecnn.errors import EdgecnnError, ModelError
 
 MODEL_FILE = "model.keras"
@@ -74,7 +74,7 @@ def quiet_native_stderr():
 
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    apply_tensorflow_env()
     if "tensorflow" not in sys.modules:
         with quiet_native_stderr():
             import tensorflow  # noqa: F401

@@ -293,3 +293,11 @@ def test_fashion_mnist_train_quantize_evaluate(tmp_path):
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert rep["split"] == "test" and rep["n"] == 10_000 and rep["float"]["accuracy"] > 0.7
     assert rep["float_ops"] == [] and rep["input"]["dtype"] == "int8"
+
+
+def test_evaluate_names_what_model_it_expects(trained, tmp_path):
+    folder, _ = trained
+    (tmp_path / "photo.png").write_bytes(b"not a model")
+    r = CliRunner().invoke(main, ["evaluate", str(tmp_path / "photo.png"), str(folder)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "photo.png: expected a .tflite model, a .keras model or an OUTDIR" in r.output
