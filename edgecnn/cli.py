@@ -446,7 +446,7 @@ def _train_side(what: str):
                    "MobileNet-style; cnn: plain VGG-style.")
 @click.option("--width", type=click.FloatRange(min=0.05), default=_TRAIN.width, show_default=True,
               help="Width multiplier: scales every filter count (parameters grow about with its square).")
-@click.option("--img-size", type=click.IntRange(min=8), default=None,
+@click.option("--img-size", type=click.IntRange(8, 1024), default=None,
               help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
                    f"{DEFAULT_FOLDER_SIZE} for image folders.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
