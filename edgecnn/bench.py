@@ -151,9 +151,13 @@ def time_calls(fn, runs: int, warmup: int, progress=None, clock=time.perf_counte
 
 def random_tensor(classifier, seed: int = DEFAULT_SEED) -> np.ndarray:
     """A seeded random input of the model's shape and dtype: uniform random pixels (0..255) of the model's size,
-    turned into the input tensor by the model's own preprocessing (so float inputs get a realistic range)."""
+    turned into the input tensor by the model's own preprocessing (so float inputs get a realistic range). A float
+    input whose normalisation is unknown gets uniform values in [-1, 1] (latency does not depend on them)."""
     pre = classifier.preprocessing
-    pixels = np.random.default_rng(seed).integers(0, 256, (pre.height, pre.width, pre.channels), dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    if classifier.input.dtype == np.float32 and pre.mean is None:
+        return rng.uniform(-1.0, 1.0, classifier.input.shape).astype(np.float32)
+    pixels = rng.integers(0, 256, (pre.height, pre.width, pre.channels), dtype=np.uint8)
     return classifier.tensor_from_pixels(pixels)
 
 
@@ -388,7 +392,8 @@ def run(models: list[str], thread_counts: list[int | None], make_options, runs: 
     out = []
     for path in models:
         for threads in thread_counts:
-            clf = Classifier(path, make_options(threads))
+            # Random input needs no normalisation; a real image or the camera pipeline does.
+            clf = Classifier(path, make_options(threads), require_normalisation=image is not None or bool(pipeline))
             if pipeline is not None:
                 out.append(pipeline_row(clf, pipeline, runs, warmup, env, progress))
                 continue

@@ -236,3 +236,12 @@ def test_model_kind_tells_int8_from_float32(tiny_models):
     assert b.model_kind(Classifier(tiny_models["int8"])) == "int8"
     assert b.model_kind(Classifier(tiny_models["uint8"])) == "int8"
     assert b.model_kind(Classifier(tiny_models["float"], RuntimeOptions(mean=(0.0,), std=(1.0,)))) == "float32"
+
+
+def test_bench_float_model_without_normalisation(tiny_models, image_dir):
+    # Random input needs no --mean/--std (float inputs get uniform [-1, 1]); a real image does.
+    r = _bench([tiny_models["float"], "--runs", "5", "--warmup", "0", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)[0]["input_dtype"] == "float32"
+    r = _bench([tiny_models["float"], "--runs", "5", "--input", image_dir / "colour.png"])
+    assert r.exit_code == 1 and "--mean and --std" in r.output
