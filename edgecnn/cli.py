@@ -322,6 +322,8 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
                    f"WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '')!r}): running headless", err=True)
         window = False
     clf = Classifier(model, make_options(**opts))
+    for note in runtime_notes(clf):
+        click.echo(f"Warning: {note}", err=True)
     src = open_source(source)
     log = renderer = None
     try:
