@@ -134,17 +134,15 @@ def make_options(backend, threads, labels_path, mean, std, resize, softmax):
                           resize=resize, softmax=softmax)
 
 
-def runtime_notes(clf) -> list[str]:
-    """Things about a loaded Classifier that a user should hear once: an output chosen among several, labels
-    shifted for a background class."""
-    notes = []
+def warn_runtime_notes(clf) -> None:
+    """Warn (stderr) about what a user of a loaded Classifier should hear once: an output chosen among several,
+    labels shifted for a background class."""
     if clf.num_outputs > 1:
-        notes.append(f"{clf.path}: model has {clf.num_outputs} outputs; using the first, {clf.output.name!r} "
-                     f"{clf.output.shape}")
+        click.echo(f"Warning: {clf.path}: model has {clf.num_outputs} outputs; using the first, "
+                   f"{clf.output.name!r} {clf.output.shape}", err=True)
     if clf.background_added:
-        notes.append(f"labels have {clf.num_classes - 1} entries for {clf.num_classes} outputs: index 0 is taken "
-                     f"as a leading background class and the labels start at index 1")
-    return notes
+        click.echo(f"Warning: labels have {clf.num_classes - 1} entries for {clf.num_classes} outputs: index 0 is "
+                   f"taken as a leading background class and the labels start at index 1", err=True)
 
 
 def _echo_json(obj) -> None:
@@ -178,8 +176,7 @@ def classify(model, images, top_k, threshold, as_json, **opts):
     paths = expand_images(images)
     if not paths:
         raise click.UsageError(f"no image files found in {' '.join(images)}")
-    for note in runtime_notes(clf):
-        click.echo(f"Warning: {note}", err=True)
+    warn_runtime_notes(clf)
     failed = 0
     warned = False
     for path in paths:
@@ -315,15 +312,12 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     if record is not None and not record.lower().endswith(tuple(Recorder.CODECS)):
         raise click.BadParameter(f"{record}: expected a name ending in {', '.join(Recorder.CODECS)}",
                                  param_hint="--record")
-    has_display = display_available() if show is not False else False
-    window = has_display if show is None else show
-    if window and not has_display:
+    window = show is not False and display_available()  # --show, or by default, when a display answers
+    if show and not window:
         click.echo(f"Warning: --show but no reachable display (DISPLAY={os.environ.get('DISPLAY', '')!r}, "
                    f"WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '')!r}): running headless", err=True)
-        window = False
     clf = Classifier(model, make_options(**opts))
-    for note in runtime_notes(clf):
-        click.echo(f"Warning: {note}", err=True)
+    warn_runtime_notes(clf)
     src = open_source(source)
     log = renderer = None
     try:
