@@ -1,7 +1,7 @@
 """Latency measurement: warm-up, timed runs, statistics, and the machine they were measured on.
 
-The statistics are pure functions over durations in milliseconds, so they can be checked on known numbers;
-:func:`time_invokes` is the thin timing wrapper around a :class:`edgecnn.runtime.Classifier`, and
+The statistics over the measured durations live in :mod:`edgecnn.stats` (pure functions);
+:func:`time_calls` is the thin timing wrapper around a :class:`edgecnn.runtime.Classifier`, and
 :func:`environment` describes the machine from ``/proc``, ``/sys`` and ``vcgencmd`` (each read is optional).
 
 Imports only numpy and the standard library (never TensorFlow).
@@ -23,11 +23,13 @@ import numpy as np
 from edgecnn.config import DEFAULT_BENCH_RUNS as DEFAULT_RUNS
 from edgecnn.config import DEFAULT_BENCH_SEED as DEFAULT_SEED
 from edgecnn.config import DEFAULT_BENCH_WARMUP as DEFAULT_WARMUP
-
-#: Percentiles reported, in percent.
-PERCENTILES = (50, 90, 99)
-#: Statistic names of :func:`latency_stats`, in report order.
-STAT_KEYS = ("p50", "p90", "p99", "mean", "std", "min", "max")
+from edgecnn.errors import EdgecnnError
+from edgecnn.loop import LoopOptions, run_loop
+from edgecnn.modelinfo import float_ops
+from edgecnn.sources import open_source
+from edgecnn.preprocess import read_image
+from edgecnn.runtime import Classifier
+from edgecnn.stats import latency_stats, throughput
 
 # Bits of ``vcgencmd get_throttled`` (Raspberry Pi documentation, "vcgencmd" -> get_throttled).
 THROTTLE_BITS = {
@@ -42,36 +44,7 @@ THROTTLE_BITS = {
 }
 
 
-# ----------------------------------------------------------------------------------------------- statistics
-def latency_stats(durations_ms) -> dict[str, float]:
-    """Summary statistics of durations.
-
-    Percentiles use numpy's default method (``linear``: linear interpolation between the closest ranks, Hyndman &
-    Fan type 7, the same as Excel's PERCENTILE.INC); ``std`` is the population standard deviation (ddof=0).
-
-    Args:
-        durations_ms: sequence of durations in ms (at least one).
-    Returns:
-        ``{"p50", "p90", "p99", "mean", "std", "min", "max"}`` in ms (Python floats).
-    Raises:
-        ValueError: no durations, or a negative / non-finite one.
-    """
-    d = np.asarray(durations_ms, dtype=np.float64).reshape(-1)
-    if d.size == 0:
-        raise ValueError("no durations to summarise (expected at least one)")
-    if not np.all(np.isfinite(d)) or d.min() < 0:
-        raise ValueError("durations must be finite and >= 0 ms")
-    p = np.percentile(d, PERCENTILES)
-    out = {f"p{q}": float(v) for q, v in zip(PERCENTILES, p)}
-    out.update(mean=float(d.mean()), std=float(d.std()), min=float(d.min()), max=float(d.max()))
-    return out
-
-
-def throughput(mean_ms: float) -> float:
-    """Runs per second sustained at a mean latency of ``mean_ms`` (one run at a time): ``1000 / mean_ms``."""
-    return 1000.0 / mean_ms if mean_ms > 0 else float("inf")
-
-
+# ----------------------------------------------------------------------------------------------- rows
 def ratios(rows: list[dict], key: str = "p50") -> list[float]:
     """Each row's ``latency_ms[key]`` divided by the first row's (1.0 for the first; > 1 means slower)."""
     if not rows:
@@ -165,8 +138,6 @@ def model_kind(classifier) -> str:
     """``"int8"`` when every op computes in integers (:func:`edgecnn.modelinfo.float_ops` is empty); ``"float32"``
     when no tensor is quantized (an integer tensor with a scale); otherwise ``"mixed"`` (e.g. dynamic-range
     quantization: int8 weights, float activations)."""
-    from edgecnn.modelinfo import float_ops
-
     it = classifier.interpreter
     if not float_ops(it):
         return "int8"
@@ -340,12 +311,8 @@ def pipeline_row(classifier, source_spec: str, runs: int, warmup: int, env: dict
     Returns:
         (row, per-frame totals in ms).
     Raises:
-        edgecnn.camera.SourceError: the source cannot be opened; EdgecnnError: it gives no frames.
+        edgecnn.errors.SourceError: the source cannot be opened; EdgecnnError: it gives no frames.
     """
-    from edgecnn.camera import open_source
-    from edgecnn.errors import EdgecnnError
-    from edgecnn.loop import LoopOptions, run_loop
-
     tensor = random_tensor(classifier)
     t = time_calls(lambda: classifier.invoke(tensor), 1, warmup)
     source = open_source(source_spec)
@@ -381,13 +348,9 @@ def run(models: list[str], thread_counts: list[int | None], make_options, runs: 
     Raises:
         ModelError, ImageError, BackendError, SourceError: bad model, image, interpreter or source.
     """
-    from edgecnn.runtime import Classifier
-
     env = environment()
     pixels = None
     if image is not None:
-        from edgecnn.preprocess import read_image
-
         pixels = read_image(image)
     out = []
     for path in models:

@@ -300,7 +300,7 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     """
     from tqdm import tqdm
 
-    from edgecnn.camera import open_source
+    from edgecnn.sources import open_source
     from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, display_available, run_loop
     from edgecnn.report import camera_summary_text
     from edgecnn.runtime import Classifier
@@ -539,12 +539,14 @@ def quantize(model, data, out, as_json, **kw):
     """
     if not out.endswith(".tflite"):
         raise click.BadParameter(f"{out} does not end in .tflite", param_hint="--output")
+    from edgecnn.errors import QualityGateError
+
     q = _train_side("quantize")
     opts = q.QuantizeOptions(**kw)
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     try:
         report = q.quantize(model, data, out, opts, log=log)
-    except q.QualityGateError as e:
+    except QualityGateError as e:
         _echo_json(e.report) if as_json else click.echo(q.summary(e.report))
         raise click.ClickException(str(e)) from None
     if as_json:

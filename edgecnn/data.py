@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.config import DEFAULT_FOLDER_SIZE, DEFAULT_SEED, DEFAULT_VAL_SPLIT, IMAGE_SUFFIXES, Preprocessing
-from edgecnn.errors import EdgecnnError, ImageError
+from edgecnn.errors import DataError, ImageError
 from edgecnn.preprocess import decode_image, to_pixels
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the four IDX files.
@@ -47,10 +47,6 @@ IDX_LABELS_MAGIC = 0x00000801
 SPLITS = ("train", "val", "test", "all")
 #: describe() notes an imbalance when the largest class has more than this many times the smallest's images.
 IMBALANCE_NOTE = 5
-
-
-class DataError(EdgecnnError, ValueError):
-    """A dataset cannot be used: missing folder or files, malformed IDX, too few classes, bad files under --strict."""
 
 
 @dataclass(frozen=True)

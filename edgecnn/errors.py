@@ -1,4 +1,5 @@
-"""Errors that edgecnn raises for bad models, images, labels or a missing interpreter.
+"""Every error edgecnn raises for the user: bad models, images, labels, data, sources, outputs, a missing
+interpreter, a failed conversion or quality gate.
 
 Each is a ValueError (or RuntimeError) whose message names the file or value and what was expected; the CLI
 turns any :class:`EdgecnnError` into one line on stderr and exit code 1.
@@ -23,3 +24,31 @@ class LabelsError(EdgecnnError, ValueError):
 
 class BackendError(EdgecnnError, RuntimeError):
     """No TFLite interpreter package can be imported (or the one asked for cannot)."""
+
+
+class SourceError(EdgecnnError, ValueError):
+    """A frame source cannot be opened (missing file, camera index that does not exist, picamera2 not installed)."""
+
+
+class OutputExistsError(EdgecnnError, FileExistsError):
+    """The output folder or file already holds something and overwriting was not allowed."""
+
+
+class DataError(EdgecnnError, ValueError):
+    """A dataset cannot be used: missing folder or files, malformed IDX, too few classes, bad files under --strict."""
+
+
+class QuantizationError(EdgecnnError, ValueError):
+    """Conversion failed, or its result is not what was asked for (interface dtype, float ops left)."""
+
+
+class QualityGateError(EdgecnnError, RuntimeError):
+    """The int8 model lost more accuracy than ``--max-drop`` allows (outputs are written; the exit code is 1).
+
+    Attributes:
+        report: the quantize report that was written.
+    """
+
+    def __init__(self, message: str, report: dict):
+        super().__init__(message)
+        self.report = report

@@ -2,7 +2,7 @@
 with every stage timed per frame and a summary at the end.
 
 :func:`run_loop` is the testable core: it takes any source (``read() -> Frame | None``, raising
-:class:`edgecnn.camera.EndOfSource` at the end; see :mod:`edgecnn.camera`) and any classifier with the
+:class:`edgecnn.sources.EndOfSource` at the end; see :mod:`edgecnn.sources`) and any classifier with the
 :class:`edgecnn.runtime.Classifier` stages ``preprocess(image, order)``, ``invoke(tensor)`` and
 ``postprocess(raw, k, threshold)``. Window, recording and the per-frame log are optional sinks around it.
 
@@ -19,10 +19,10 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgecnn.bench import latency_stats
-from edgecnn.camera import EndOfSource, failure_hint
 from edgecnn.config import CAMERA_MAX_FAILURES as MAX_FAILURES
 from edgecnn.config import DEFAULT_RECORD_FPS, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from edgecnn.sources import EndOfSource, failure_hint
+from edgecnn.stats import latency_stats
 
 #: Timed stages of one frame, in order; ``total`` (capture start to render end) is added in the summary.
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "render")
@@ -282,7 +282,7 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
     window and recording), total (capture start to render end); frame age: capture time to result.
 
     Args:
-        source: frame source (see :mod:`edgecnn.camera`).
+        source: frame source (see :mod:`edgecnn.sources`).
         classifier: object with preprocess/invoke/postprocess like :class:`edgecnn.runtime.Classifier`.
         renderer: optional :class:`Renderer`; log: optional :class:`FrameLog`.
         on_frame: optional callable(result_so_far) after each processed frame (e.g. a progress bar).

@@ -1,4 +1,5 @@
-"""What a .tflite model is made of: tensors, operator counts, and whether the graph is fully integer.
+"""What a .tflite model is made of: its tensors (:class:`TensorInfo`), operator counts, whether the graph is fully
+integer, and the description ``edgecnn info`` prints.
 
 Works on any backend's interpreter through ``get_tensor_details()`` and ``_get_ops_details()`` (the latter is
 private in the TFLite Python API but present in ai-edge-litert, tflite-runtime and tf.lite alike).
@@ -7,8 +8,46 @@ private in the TFLite Python API but present in ai-edge-litert, tflite-runtime a
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One input or output tensor of a model.
+
+    Attributes:
+        name: tensor name; index: interpreter tensor index.
+        shape: e.g. (1, 224, 224, 3) NHWC.
+        dtype: numpy dtype (uint8, int8, float32, ...).
+        scale, zero_point: per-tensor quantization parameters; scale 0.0 means not quantized.
+    """
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_detail(cls, d: dict) -> "TensorInfo":
+        """From an entry of ``Interpreter.get_input_details()`` / ``get_output_details()``."""
+        scale, zp = d.get("quantization", (0.0, 0))
+        return cls(str(d["name"]), int(d["index"]), tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]),
+                   float(scale), int(zp))
+
+    @property
+    def quantized(self) -> bool:
+        """True for an integer tensor with a quantization scale."""
+        return self.scale > 0 and self.dtype.kind in "iu"
+
+    def to_dict(self) -> dict:
+        """JSON-ready description (shape, dtype, scale, zero_point)."""
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
 
 #: Node name the interpreter gives a delegate (XNNPACK) partition; it stands for ops already listed.
 DELEGATE = "DELEGATE"
@@ -77,8 +116,6 @@ def describe(classifier) -> dict:
     zero_point), operators {name: count}, fully_integer (bool), float_ops [names], metadata {source, entries,
     labels (count and first 10), preprocessing}.
     """
-    from edgecnn.runtime import TensorInfo
-
     it = classifier.interpreter
     f_ops = float_ops(it)
     labels = classifier.labels

@@ -190,7 +190,7 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
-def quantize(real: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+def quantize_input(real: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
     """Quantize real values: ``clamp(round(real / scale) + zero_point, qmin, qmax)`` (TFLite quantization spec).
 
     Args:
@@ -229,7 +229,7 @@ def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0
     """Turn model-sized pixels into the model's input tensor.
 
     Rules (documented in the README): with ``mean``/``std`` known, ``real = (pixel - mean) / std``, then for a
-    quantized input ``q = quantize(real, scale, zero_point)``. Without them a quantized input takes the raw pixel
+    quantized input ``q = quantize_input(real, scale, zero_point)``. Without them a quantized input takes the raw pixel
     bytes (uint8 as they are, int8 as ``pixel - 128``), the convention of the Coral and TFLite classification
     examples, whose quantization parameters encode the normalisation. A float input needs mean/std.
 
@@ -254,7 +254,7 @@ def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0
         elif dtype in (np.dtype(np.uint8), np.dtype(np.int8)):
             if not scale > 0:
                 raise ValueError(f"input dtype is {dtype} but its scale is {scale}; expected a quantized input")
-            out = quantize(real, scale, zero_point, dtype)
+            out = quantize_input(real, scale, zero_point, dtype)
         else:
             raise ValueError(f"input dtype is {dtype}, expected uint8, int8 or float32")
     elif dtype == np.uint8:

@@ -29,29 +29,13 @@ import numpy as np
 
 from edgecnn import data as D
 from edgecnn.config import DEFAULT_CALIB_SAMPLES, DEFAULT_SEED, DEFAULT_VAL_SPLIT, Preprocessing
-from edgecnn.errors import EdgecnnError, ModelError
+from edgecnn.errors import DataError, ModelError, OutputExistsError, QualityGateError, QuantizationError
 
 #: Interface dtypes accepted by ``--io``.
 IO_TYPES = ("int8", "uint8", "float32")
 #: Int8 predictions are called collapsed when one class takes at least this share of them while being at most
 #: half as common in the true labels.
 COLLAPSE_SHARE = 0.5
-
-
-class QuantizationError(EdgecnnError, ValueError):
-    """Conversion failed, or its result is not what was asked for (interface dtype, float ops left)."""
-
-
-class QualityGateError(EdgecnnError, RuntimeError):
-    """The int8 model lost more accuracy than ``--max-drop`` allows (outputs are written; the exit code is 1).
-
-    Attributes:
-        report: the quantize report that was written.
-    """
-
-    def __init__(self, message: str, report: dict):
-        super().__init__(message)
-        self.report = report
 
 
 def _tf():
@@ -112,7 +96,7 @@ def load_splits(spec: str, pre: Preprocessing, labels: list[str] | None, seed: i
     """
     ds = D.load(spec, pre, progress=progress)
     if labels is not None and [str(x) for x in labels] != list(ds.labels):
-        raise D.DataError(f"{spec}: classes {ds.labels} differ from the model's labels {list(labels)}; "
+        raise DataError(f"{spec}: classes {ds.labels} differ from the model's labels {list(labels)}; "
                           "expected the same classes in the same order")
     return D.make_splits(ds, val_split, seed)
 
@@ -440,8 +424,6 @@ def report_paths(out: str | Path) -> tuple[Path, Path]:
 
 def check_outputs(paths: list[Path], overwrite: bool) -> None:
     """Raise OutputExistsError naming the first existing output when not ``overwrite``."""
-    from edgecnn.train import OutputExistsError
-
     for p in paths:
         if p.exists() and not overwrite:
             raise OutputExistsError(f"{p}: already exists; use --overwrite to replace it")
@@ -511,7 +493,7 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
         raise ValueError(f"io is {opts.io!r}, expected one of {', '.join(IO_TYPES)}")
     for p in [out] + ([float_out] if float_out else []):
         if not p.parent.is_dir():
-            raise D.DataError(f"{p.parent}: no such folder for {p.name}")
+            raise DataError(f"{p.parent}: no such folder for {p.name}")
 
     tm = load_trained(model_path)
     seed = tm.seed if opts.seed is None else opts.seed
@@ -666,7 +648,7 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
         splits = load_splits(spec, pre, labels, seed, val_split, progress)
         if labels is None:
             if clf.num_classes != len(splits.labels):
-                raise D.DataError(f"{spec}: {len(splits.labels)} classes, the model outputs {clf.num_classes}")
+                raise DataError(f"{spec}: {len(splits.labels)} classes, the model outputs {clf.num_classes}")
             labels = splits.labels
         split = split or splits.held_out
         x, y = splits.get(split)

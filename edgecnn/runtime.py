@@ -20,7 +20,7 @@ from edgecnn.config import (BACKEND_PIP, BACKENDS, DEFAULT_RESIZE, DEFAULT_THRES
 from edgecnn.errors import BackendError, LabelsError, ModelError
 from edgecnn.labels import fit_labels, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
-from edgecnn.modelinfo import output_activation
+from edgecnn.modelinfo import TensorInfo, output_activation
 from edgecnn.preprocess import dequantize, to_input, to_pixels
 
 
@@ -69,43 +69,6 @@ def load_backend(name: str | None = None) -> Backend:
         except ImportError as e:
             failures.append(f"{n} ({e}; pip install {BACKEND_PIP.get(n, n)})")
     raise BackendError("no TFLite interpreter could be imported: tried " + "; ".join(failures))
-
-
-# ----------------------------------------------------------------------------------------------- tensors
-@dataclass(frozen=True)
-class TensorInfo:
-    """One input or output tensor of a model.
-
-    Attributes:
-        name: tensor name; index: interpreter tensor index.
-        shape: e.g. (1, 224, 224, 3) NHWC.
-        dtype: numpy dtype (uint8, int8, float32, ...).
-        scale, zero_point: per-tensor quantization parameters; scale 0.0 means not quantized.
-    """
-
-    name: str
-    index: int
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    scale: float
-    zero_point: int
-
-    @classmethod
-    def from_detail(cls, d: dict) -> "TensorInfo":
-        """From an entry of ``Interpreter.get_input_details()`` / ``get_output_details()``."""
-        scale, zp = d.get("quantization", (0.0, 0))
-        return cls(str(d["name"]), int(d["index"]), tuple(int(x) for x in d["shape"]), np.dtype(d["dtype"]),
-                   float(scale), int(zp))
-
-    @property
-    def quantized(self) -> bool:
-        """True for an integer tensor with a quantization scale."""
-        return self.scale > 0 and self.dtype.kind in "iu"
-
-    def to_dict(self) -> dict:
-        """JSON-ready description (shape, dtype, scale, zero_point)."""
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name,
-                "scale": self.scale, "zero_point": self.zero_point}
 
 
 # ----------------------------------------------------------------------------------------------- scores

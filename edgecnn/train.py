@@ -32,17 +32,13 @@ import numpy as np
 from edgecnn import data as D
 from edgecnn import model as M
 from edgecnn.config import Preprocessing, TrainOptions, apply_tensorflow_env
-from edgecnn.errors import EdgecnnError, ModelError
+from edgecnn.errors import DataError, ModelError, OutputExistsError
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"
 REPORT_FILE = "train_report.json"
 CURVE_FILE = "training_curve.png"
-
-
-class OutputExistsError(EdgecnnError, FileExistsError):
-    """The output folder or file already holds something and overwriting was not allowed."""
 
 
 @contextlib.contextmanager
@@ -235,7 +231,7 @@ def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]
         raise ModelError(f"{model_path}: no such file, expected a .keras model or an OUTDIR from edgecnn train")
     for f in (LABELS_FILE, PREPROCESSING_FILE):
         if not (folder / f).is_file():
-            raise D.DataError(f"{folder / f}: missing; expected beside {model_path.name} (written by edgecnn train)")
+            raise DataError(f"{folder / f}: missing; expected beside {model_path.name} (written by edgecnn train)")
     labels = [ln.strip() for ln in (folder / LABELS_FILE).read_text(encoding="utf-8").splitlines() if ln.strip()]
     pre = Preprocessing.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text(encoding="utf-8")))
     rep = folder / REPORT_FILE
@@ -260,7 +256,7 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
         ``history`` (per epoch: loss, accuracy, val_loss, val_accuracy, lr, seconds), ``best_epoch`` (1-based),
         ``best_val_accuracy`` (0..1), ``wall_time_s``, ``options``, ``versions``.
     Raises:
-        OutputExistsError, edgecnn.data.DataError, ValueError.
+        OutputExistsError, DataError, ValueError.
     """
     t_start = time.perf_counter()
     outdir = Path(outdir)
@@ -270,7 +266,7 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
     log(D.describe(ds))
     splits = D.make_splits(ds, opts.val_split, opts.seed)
     if len(splits.val[1]) == 0:
-        raise D.DataError(f"{spec}: no image left for validation (every class has a single image?); "
+        raise DataError(f"{spec}: no image left for validation (every class has a single image?); "
                           "expected at least 2 images in some class")
     log(f"split: {len(splits.train[1])} train, {len(splits.val[1])} validation"
         + (f", {len(splits.test[1])} test (official, not used for training)" if splits.test else "")

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn import bench as b
+from edgecnn import stats as S
 from edgecnn.cli import main
 from edgecnn.errors import EdgecnnError
 from edgecnn.report import bench_csv, bench_table, save_histogram
@@ -24,7 +25,7 @@ from edgecnn.report import bench_csv, bench_table, save_histogram
 @pytest.mark.parametrize("durations", [list(range(1, 101)), [0.25, 3.0, 1.5, 1.5, 9.75, 0.5, 2.0],
                                        list(np.random.default_rng(1).exponential(2.0, 1000))])
 def test_latency_stats_match_an_independent_implementation(durations):
-    s = b.latency_stats(durations)
+    s = S.latency_stats(durations)
     # statistics.quantiles(method="inclusive") is the same rule as numpy's default "linear" (Hyndman & Fan type 7).
     cuts = statistics.quantiles(durations, n=100, method="inclusive")
     assert s["p50"] == pytest.approx(cuts[49])
@@ -33,22 +34,22 @@ def test_latency_stats_match_an_independent_implementation(durations):
     assert s["mean"] == pytest.approx(statistics.fmean(durations))
     assert s["std"] == pytest.approx(statistics.pstdev(durations))
     assert (s["min"], s["max"]) == (min(durations), max(durations))
-    assert list(s) == list(b.STAT_KEYS)
+    assert list(s) == list(S.STAT_KEYS)
 
 
 def test_latency_stats_of_one_duration():
-    s = b.latency_stats([4.0])
+    s = S.latency_stats([4.0])
     assert s == {"p50": 4.0, "p90": 4.0, "p99": 4.0, "mean": 4.0, "std": 0.0, "min": 4.0, "max": 4.0}
 
 
 @pytest.mark.parametrize("bad", [[], [1.0, -0.5], [1.0, float("nan")]])
 def test_latency_stats_rejects_bad_durations(bad):
     with pytest.raises(ValueError):
-        b.latency_stats(bad)
+        S.latency_stats(bad)
 
 
 def test_throughput_is_runs_per_second():
-    assert b.throughput(4.0) == 250.0
+    assert S.throughput(4.0) == 250.0
 
 
 def test_time_calls_separates_first_warmup_and_timed_runs():
@@ -120,7 +121,7 @@ def test_environment_describes_this_machine():
 
 # ----------------------------------------------------------------------------------------------- reports
 def _full_row(model, p50):
-    stats = {k: p50 for k in b.STAT_KEYS}
+    stats = {k: p50 for k in S.STAT_KEYS}
     return {"model": model, "kind": "int8", "size_bytes": 2048, "input_dtype": "int8", "output_dtype": "int8",
             "backend": "x", "backend_version": "1", "threads": 1, "runs": 5, "warmup": 1, "first_invoke_ms": 9.0,
             "latency_ms": stats, "throughput_per_s": 1000 / p50, "environment": {"cpu_model": "cpu, with comma"}}
@@ -170,7 +171,7 @@ def test_bench_json_rows_for_models_and_threads(tiny_models):
     for row in rows:
         assert row["runs"] == 30 and row["warmup"] == 2
         assert row["first_invoke_ms"] > 0
-        assert set(row["latency_ms"]) == set(b.STAT_KEYS)
+        assert set(row["latency_ms"]) == set(S.STAT_KEYS)
         lat = row["latency_ms"]
         assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert row["size_bytes"] == Path(row["model"]).stat().st_size

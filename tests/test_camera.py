@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn import camera as cam
+from edgecnn import sources as cam
 from edgecnn.cli import main
+from edgecnn.errors import SourceError
 from edgecnn.loop import STAGES, FrameLog, LoopOptions, Renderer, run_loop
 from edgecnn.runtime import Prediction
 
@@ -297,7 +298,7 @@ def test_open_source_dispatch(tmp_path, image_dir):
     folder = cam.open_source(str(image_dir))
     assert isinstance(folder, cam.ImageFolderSource) and folder.frame_count == 3
     assert isinstance(cam.open_source(str(image_dir / "*.png")), cam.ImageFolderSource)
-    with pytest.raises(cam.SourceError, match="no such file"):
+    with pytest.raises(SourceError, match="no such file"):
         cam.open_source(str(tmp_path / "missing.mp4"))
 
 
@@ -305,7 +306,7 @@ def test_picamera2_missing_is_a_clear_error(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "picamera2", None)
-    with pytest.raises(cam.SourceError, match="python3-picamera2"):
+    with pytest.raises(SourceError, match="python3-picamera2"):
         cam.open_source("picamera2")
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from edgecnn import data as D
 from edgecnn.config import Preprocessing
+from edgecnn.errors import DataError, ImageError
 from edgecnn.preprocess import read_image, to_pixels
 
 CLASSES = ("blue", "green", "red")  # sorted on purpose: class order = sorted folder names
@@ -117,7 +118,7 @@ def test_scan_uses_the_shared_preprocessing(tmp_path):
 
 def test_strict_rejects_the_first_bad_file(tmp_path):
     root = make_folder(tmp_path / "data")
-    with pytest.raises(D.DataError, match="--strict"):
+    with pytest.raises(DataError, match="--strict"):
         D.scan_folder(root, PRE16, strict=True, progress=False)
     clean = make_folder(tmp_path / "clean", bad_files=False)
     assert len(D.scan_folder(clean, PRE16, strict=True, progress=False).y) == 36
@@ -127,13 +128,13 @@ def test_single_class_empty_class_and_missing_folder_are_errors(tmp_path):
     root = make_folder(tmp_path / "data", bad_files=False)
     (root / "zebra").mkdir()
     (root / "zebra" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    with pytest.raises(D.DataError, match="zebra"):
+    with pytest.raises(DataError, match="zebra"):
         D.scan_folder(root, PRE16, progress=False)
     one = tmp_path / "one"
     (one / "only").mkdir(parents=True)
-    with pytest.raises(D.DataError, match="at least 2"):
+    with pytest.raises(DataError, match="at least 2"):
         D.scan_folder(one, PRE16, progress=False)
-    with pytest.raises(D.DataError, match="no such folder"):
+    with pytest.raises(DataError, match="no such folder"):
         D.load(str(tmp_path / "missing"), PRE16)
 
 
@@ -163,14 +164,14 @@ def test_malformed_idx_is_an_error_naming_the_file(tmp_path):
     folder = write_idx_folder(tmp_path / "idx", gz=False)
     data = (folder / "train-images-idx3-ubyte").read_bytes()
     (folder / "train-images-idx3-ubyte").write_bytes(data[:-5])
-    with pytest.raises(D.DataError, match="train-images-idx3-ubyte.*bytes"):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.*bytes"):
         D.load_idx(folder)
     (folder / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + data[4:])
-    with pytest.raises(D.DataError, match="magic"):
+    with pytest.raises(DataError, match="magic"):
         D.load_idx(folder)
     (folder / "train-images-idx3-ubyte").write_bytes(data)
     (folder / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(D.DataError, match="missing t10k-labels"):
+    with pytest.raises(DataError, match="missing t10k-labels"):
         D.load_idx(folder)
 
 
@@ -200,7 +201,7 @@ def test_make_splits_keeps_official_test_apart(tmp_path):
     root = make_folder(tmp_path / "folder", bad_files=False)
     fs = D.make_splits(D.scan_folder(root, PRE16, progress=False), 0.25, 0)
     assert fs.held_out == "val" and fs.test is None
-    with pytest.raises(D.DataError, match="no test split"):
+    with pytest.raises(DataError, match="no test split"):
         fs.get("test")
 
 
@@ -229,9 +230,9 @@ def test_truncation_check_accepts_trailers_and_rejects_cuts():
         D.check_complete(jpg, "ok.jpg")
         D.check_complete(jpg + b"\x00camera trailer" * 500, "trailer.jpg")  # data after the image is harmless
         for cut in (len(jpg) // 3, len(jpg) - 2):
-            with pytest.raises(D.ImageError, match="truncated JPEG"):
+            with pytest.raises(ImageError, match="truncated JPEG"):
                 D.check_complete(jpg[:cut], "cut.jpg")
     png = cv2.imencode(".png", rng.integers(0, 256, (40, 40), dtype=np.uint8))[1].tobytes()
     D.check_complete(png, "ok.png")
-    with pytest.raises(D.ImageError, match="truncated PNG"):
+    with pytest.raises(ImageError, match="truncated PNG"):
         D.check_complete(png[: len(png) - 20], "cut.png")

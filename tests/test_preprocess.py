@@ -6,8 +6,8 @@ import pytest
 
 from edgecnn.config import Preprocessing
 from edgecnn.errors import ImageError
-from edgecnn.preprocess import (convert_channels, crop_box, decode_image, dequantize, quantize, read_image, resize,
-                                to_input, to_pixels)
+from edgecnn.preprocess import (convert_channels, crop_box, decode_image, dequantize, quantize_input, read_image,
+                                resize, to_input, to_pixels)
 
 
 def test_dequantize_int8_softmax_output():
@@ -26,16 +26,16 @@ def test_dequantize_widens_before_subtracting():
 
 def test_quantize_int8_unit_input():
     # scale 1/255, zero_point -128: pixel 200 -> 72, black -> -128, white -> 127.
-    q = quantize(np.array([200, 0, 255]) / 255.0, 1 / 255, -128, np.int8)
+    q = quantize_input(np.array([200, 0, 255]) / 255.0, 1 / 255, -128, np.int8)
     assert q.dtype == np.int8
     assert q.tolist() == [72, -128, 127]
 
 
 def test_quantize_rounds_half_away_from_zero_and_clamps():
-    assert quantize(np.array([0.5, -0.5, 1.5, 1000.0, -1000.0]), 1.0, 0, np.int8).tolist() == [1, -1, 2, 127, -128]
-    assert quantize(np.array([-3.0, 2.5]), 1.0, 0, np.uint8).tolist() == [0, 3]
+    assert quantize_input(np.array([0.5, -0.5, 1.5, 1000.0, -1000.0]), 1.0, 0, np.int8).tolist() == [1, -1, 2, 127, -128]
+    assert quantize_input(np.array([-3.0, 2.5]), 1.0, 0, np.uint8).tolist() == [0, 3]
     with pytest.raises(ValueError, match="scale"):
-        quantize(np.zeros(1), 0.0, 0, np.int8)
+        quantize_input(np.zeros(1), 0.0, 0, np.int8)
 
 
 def test_to_input_rules():

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from edgecnn import quantize as Q
 from edgecnn.cli import main
 from edgecnn.config import TrainOptions
+from edgecnn.errors import QuantizationError
 
 from tests.test_data import CLASSES, make_folder
 
@@ -93,10 +94,10 @@ def test_every_architecture_converts_to_fully_integer(arch):
 def test_float_ops_are_detected_and_named(quantized):
     _, out = quantized
     float_bytes = (out / "f.tflite").read_bytes()
-    with pytest.raises(Q.QuantizationError, match="float ops: .*CONV_2D"):
+    with pytest.raises(QuantizationError, match="float ops: .*CONV_2D"):
         Q.verify_integer(float_bytes, "float32")
     assert "CONV_2D" in Q.verify_integer(float_bytes, "float32", allow_float=True)["float_ops"]
-    with pytest.raises(Q.QuantizationError, match="input .* is int8, expected uint8"):
+    with pytest.raises(QuantizationError, match="input .* is int8, expected uint8"):
         Q.verify_integer((out / "m.tflite").read_bytes(), "uint8")
 
 
@@ -211,7 +212,7 @@ def test_max_drop_gate_and_collapse_warning(trained, tmp_path, monkeypatch):
 
 def test_no_partial_output_on_failure(trained, tmp_path, monkeypatch):
     def boom(*a, **k):
-        raise Q.QuantizationError("simulated failure while evaluating")
+        raise QuantizationError("simulated failure while evaluating")
 
     monkeypatch.setattr(Q, "predict_tflite", boom)
     r = _quantize(trained, tmp_path / "m.tflite", "--float-out", str(tmp_path / "f.tflite"))

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgecnn import bench as B  # noqa: E402
+from edgecnn import stats as S  # noqa: E402
 from edgecnn.config import Preprocessing, RuntimeOptions  # noqa: E402
 
 SHIPPED = ROOT / "models" / "fashion_mnist"
@@ -151,12 +152,12 @@ def bench_vs_bare(i8: Path, runs: int, rounds: int) -> dict:
         for which in (("bench", "bare") if r % 2 == 0 else ("bare", "bench")):
             if which == "bench":
                 t = B.bench_classifier(clf, tensor, runs, B.DEFAULT_WARMUP)
-                s = B.latency_stats(t.durations_ms)
+                s = S.latency_stats(t.durations_ms)
                 bench_p50.append(s["p50"])
                 bench_mean.append(s["mean"])
             else:
                 t = B.time_calls(bare_once, runs, B.DEFAULT_WARMUP)
-                bare_p50.append(B.latency_stats(t.durations_ms)["p50"])
+                bare_p50.append(S.latency_stats(t.durations_ms)["p50"])
                 t0 = time.perf_counter_ns()
                 for _ in range(runs):
                     set_tensor(idx, tensor)
@@ -185,7 +186,7 @@ def make_video(path: Path, frames: int) -> None:
 
 def loop_overhead(i8: Path, video: Path, frames: int) -> dict:
     """Headless camera loop, no log: wall time per frame minus mean capture and mean invoke."""
-    from edgecnn.camera import open_source
+    from edgecnn.sources import open_source
     from edgecnn.loop import LoopOptions, run_loop
     from edgecnn.runtime import Classifier
 
@@ -211,7 +212,7 @@ def preprocess_time(i8: Path, runs: int) -> dict:
     clf = Classifier(i8, RuntimeOptions(threads=1, resize="center-crop"))
     frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     t = B.time_calls(lambda: clf.preprocess(frame, "bgr"), runs, B.DEFAULT_WARMUP)
-    s = B.latency_stats(t.durations_ms)
+    s = S.latency_stats(t.durations_ms)
     return {"p50_ms": s["p50"], "p90_ms": s["p90"], "runs": runs, "input_dtype": clf.input.dtype.name,
             "model_input": f"{clf.preprocessing.height}x{clf.preprocessing.width}x{clf.preprocessing.channels}"}
 
@@ -249,10 +250,10 @@ def keras_vs_tflite(i8: Path, workdir: Path, runs: int, keras_path: Path | None 
     clf = Classifier(i8, RuntimeOptions(threads=1))
     x, _ = _fashion_test(1)
     tensor = clf.preprocess(x[0])
-    t_lite = B.latency_stats(B.bench_classifier(clf, tensor, runs, B.DEFAULT_WARMUP).durations_ms)
+    t_lite = S.latency_stats(B.bench_classifier(clf, tensor, runs, B.DEFAULT_WARMUP).durations_ms)
     model, source = _keras_model(workdir, keras_path)
     xk = x[0][None, ..., None].astype(np.float32)
-    t_keras = B.latency_stats(B.time_calls(lambda: model(xk, training=False), max(20, runs // 5),
+    t_keras = S.latency_stats(B.time_calls(lambda: model(xk, training=False), max(20, runs // 5),
                                            B.DEFAULT_WARMUP).durations_ms)
     import tensorflow as tf
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.config import CAMERA_READ_TIMEOUT_S as READ_TIMEOUT_S
-from edgecnn.errors import EdgecnnError, ImageError
+from edgecnn.errors import ImageError, SourceError
 
 #: Seconds the reader thread sleeps after a failed capture before trying again (keeps a dead camera from
 #: spinning a core).
@@ -33,10 +33,6 @@ PICAMERA2_SIZE = (640, 480)
 PICAMERA2_FORMAT = "XRGB8888"
 #: Kinds of source :func:`open_source` understands, for messages.
 SOURCE_KINDS = "a camera index (0), a video file, an rtsp:// or http(s):// URL, an image folder or glob, or picamera2"
-
-
-class SourceError(EdgecnnError, ValueError):
-    """A frame source cannot be opened (missing file, camera index that does not exist, picamera2 not installed)."""
 
 
 class EndOfSource(Exception):
