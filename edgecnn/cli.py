@@ -15,6 +15,7 @@ import click
 
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
+from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_SMOOTH_FRAMES
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
 from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
 
@@ -257,6 +258,75 @@ def _check_output(path: str | None, overwrite: bool, option: str) -> None:
         raise click.BadParameter(f"{path}: folder {p.parent} does not exist", param_hint=option)
 
 
+def service_options(f):
+    """The ``edgecnn camera`` options that make it a headless service (smoothing and events, rotation and region,
+    systemd unit)."""
+    opts = [
+        click.option("--smooth", type=click.IntRange(min=1), default=DEFAULT_SMOOTH_FRAMES, show_default=True,
+                     help="Average the scores of the last N frames before ranking (1: no smoothing); the overlay, "
+                          "log, web view and events all use the smoothed ranking."),
+        click.option("--hold", type=click.IntRange(min=1), default=DEFAULT_HOLD_FRAMES, show_default=True,
+                     help="An event is emitted when the (smoothed) top-1 class changes and holds for this many "
+                          "consecutive frames at or above --threshold."),
+        click.option("--only", default=None, metavar="LABEL[,LABEL...]",
+                     help="Emit events only for these classes (labels, or output indices for a model without "
+                          "labels)."),
+        click.option("--exec", "exec_command", default=None, metavar="CMD",
+                     help="Run CMD once per event, one at a time, in the background, without a shell; the event is "
+                          "in its environment: EDGECNN_LABEL, EDGECNN_INDEX, EDGECNN_SCORE, EDGECNN_FRAME, "
+                          "EDGECNN_T, EDGECNN_PREVIOUS, EDGECNN_EVENT (JSON)."),
+        click.option("--exec-timeout", type=click.FloatRange(min=0.0, min_open=True), default=DEFAULT_EXEC_TIMEOUT_S,
+                     show_default=True, help="Seconds an --exec command may run before it is killed."),
+        click.option("--roi", default=None, metavar="X,Y,W,H",
+                     help="Classify only this region of the frame (pixels, after --rotate); drawn as a rectangle."),
+        click.option("--rotate", type=click.Choice(["0", "90", "180", "270"]), default="0", show_default=True,
+                     help="Rotate every frame clockwise by this many degrees (a camera mounted sideways)."),
+        click.option("--print-systemd-unit", is_flag=True,
+                     help="Print a systemd unit that runs this command at boot (restart on failure, a dedicated "
+                          "user, this working directory) and exit; see docs/raspberry-pi.md."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def make_service_options(threshold: float, opts: dict):
+    """Pop the :func:`service_options` values out of ``opts`` into :class:`edgecnn.config.ServiceOptions`."""
+    from edgecnn.config import EventOptions, ServiceOptions
+    from edgecnn.geometry import Roi
+
+    roi_text, only = opts.pop("roi"), opts.pop("only")
+    try:
+        roi = Roi.parse(roi_text) if roi_text is not None else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--roi") from None
+    names = frozenset(n.strip() for n in only.split(",") if n.strip()) if only is not None else None
+    if names is not None and not names:
+        raise click.BadParameter(f"{only!r}: expected one or more labels, comma-separated", param_hint="--only")
+    events = EventOptions(opts.pop("smooth"), opts.pop("hold"), threshold, names)
+    return ServiceOptions(rotate=int(opts.pop("rotate")), roi=(roi.x, roi.y, roi.w, roi.h) if roi else None,
+                          events=events, exec_command=opts.pop("exec_command"), exec_timeout_s=opts.pop("exec_timeout"))
+
+
+def _check_only(service_opts, clf) -> None:
+    from edgecnn.service import check_only
+
+    if service_opts.events.only is not None:
+        try:
+            check_only(service_opts.events.only, clf.labels, clf.num_classes)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--only") from None
+
+
+def _start_service(service_opts, log):
+    from edgecnn.service import Service
+
+    try:
+        return Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--exec") from None
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--source", default="0", show_default=True,
@@ -278,7 +348,8 @@ def _check_output(path: str | None, overwrite: bool, option: str) -> None:
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help='Write one JSON object per processed frame, one per line, flushed per line: {"frame": index '
                    'in the source, "t": seconds since start, "top": [{"index", "label", "score"}], "ms": {stage: '
-                   'ms}}.')
+                   'ms}}; and one per event: {"event": "change", "label", "index", "score", "frame", "t": Unix '
+                   'seconds, "previous"}.')
 @click.option("--frames", type=click.IntRange(min=1), default=None, help="Stop after this many processed frames.")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Stop after this many seconds.")
@@ -286,8 +357,10 @@ def _check_output(path: str | None, overwrite: bool, option: str) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help='Print the summary as one JSON object: {"frames", "fps", "dropped", "stages_ms": {"capture", '
                    '"preprocess", "invoke", "postprocess", "render", "total": {"p50", "p90", "p99", "mean", "max"}}, '
-                   '"frame_age_ms", "backend", "threads", "model", ...}.')
-def camera(model, source, top_k, threshold, show, record, log_path, frames, duration, overwrite, as_json, **opts):
+                   '"frame_age_ms", "backend", "threads", "model", ..., "service": {"events", ...}}.')
+@service_options
+def camera(model, source, top_k, threshold, show, record, log_path, frames, duration, overwrite, as_json,
+           print_systemd_unit, **opts):
     """Live classifier: classify frames from --source with the .tflite MODEL, timing every stage.
 
     \b
@@ -305,6 +378,14 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     from edgecnn.report import camera_summary_text
     from edgecnn.runtime import Classifier
 
+    service_opts = make_service_options(threshold, opts)
+    if print_systemd_unit:
+        from edgecnn.systemd import unit_file
+
+        if not os.path.isfile(model):
+            raise click.BadParameter(f"{model}: no such file", param_hint="MODEL")
+        click.echo(unit_file(sys.argv[1:], sys.executable, os.getcwd(), model), nl=False)
+        return
     if record is not None and log_path is not None and os.path.abspath(record) == os.path.abspath(log_path):
         raise click.UsageError(f"--record and --log both name {record}: give them different files")
     _check_output(record, overwrite, "--record")
@@ -318,24 +399,27 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
                    f"WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '')!r}): running headless", err=True)
     clf = Classifier(model, make_options(**opts))
     warn_runtime_notes(clf)
+    _check_only(service_opts, clf)
     src = open_source(source)
-    log = renderer = None
+    log = renderer = svc = None
     try:
         log = FrameLog(log_path) if log_path else None
-        renderer = Renderer(window, Recorder(record, src.fps) if record else None)
+        svc = _start_service(service_opts, log)
+        src = svc.source(src)
+        renderer = Renderer(window, Recorder(record, src.fps) if record else None, svc.roi)
         total = frames or getattr(src, "frame_count", None) or None
         if frames and getattr(src, "frame_count", 0):
             total = min(frames, src.frame_count)
         with tqdm(total=total, unit="frame", desc="camera", leave=False, disable=None) as bar:
-            result = run_loop(src, clf, LoopOptions(top_k, threshold, frames, duration), renderer, log,
-                              on_frame=lambda _: bar.update(1))
+            result = run_loop(src, svc.classifier(clf), LoopOptions(top_k, threshold, frames, duration), renderer,
+                              log, on_frame=lambda _: bar.update(1), sinks=svc.sinks)
     except OSError as e:  # --log / --record cannot be written (permissions, disk full, codec)
         raise click.ClickException(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)) from None
     finally:
-        for closer in (src, renderer, log):
+        for closer in (svc, src, renderer, log):  # the service first: a pending --exec event still runs
             if closer is not None:
                 closer.close()
-    summary = result.summary(clf, src.description)
+    summary = {**result.summary(clf, src.description), "service": svc.counts()}
     if as_json:
         _echo_json(summary)
     else:

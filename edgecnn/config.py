@@ -239,3 +239,102 @@ CAMERA_MAX_FAILURES = 5
 CAMERA_READ_TIMEOUT_S = 2.0
 #: Frame rate (frames/s) written into ``--record`` videos when the source does not report one.
 DEFAULT_RECORD_FPS = 15.0
+
+
+# ----------------------------------------------------------------------------------- camera as a service
+#: ``--smooth``: frames whose scores are averaged (1 = no smoothing). ``--hold``: consecutive frames a new smoothed
+#: top-1 must hold before it is an event (1 = at once).
+DEFAULT_SMOOTH_FRAMES = 1
+DEFAULT_HOLD_FRAMES = 1
+#: ``--exec``: seconds an event command may run before it is killed.
+DEFAULT_EXEC_TIMEOUT_S = 10.0
+#: Environment variables that hand an event to the ``--exec`` command.
+EXEC_ENV_PREFIX = "EDGECNN_"
+#: ``--serve``: address when only a port is given (loopback: serving the network is the user's explicit choice),
+#: the most JPEG frames per second sent to stream clients, and their JPEG quality (0..100, OpenCV's scale).
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_FPS = 10.0
+SERVE_JPEG_QUALITY = 80
+#: ``/healthz`` answers 503 when no frame was processed for this many seconds (a camera that stalls; the loop
+#: itself gives up after :data:`CAMERA_MAX_FAILURES` reads of :data:`CAMERA_READ_TIMEOUT_S`).
+SERVE_STALE_S = 5.0
+#: ``/stats.json`` percentiles are recomputed at most this often (seconds), shared by every client.
+SERVE_STATS_MAX_AGE_S = 0.5
+#: ``--mqtt``: broker port when the URL has none (the IANA-registered MQTT port), keep-alive (s), and the reconnect
+#: back-off (s): the delay doubles from min to max after each failed attempt (paho-mqtt ``reconnect_delay_set``).
+MQTT_DEFAULT_PORT = 1883
+MQTT_KEEPALIVE_S = 30
+MQTT_RECONNECT_MIN_S = 1
+MQTT_RECONNECT_MAX_S = 30
+#: Environment variables with the broker credentials (used when the URL carries none; never printed).
+MQTT_ENV_USERNAME = "EDGECNN_MQTT_USERNAME"
+MQTT_ENV_PASSWORD = "EDGECNN_MQTT_PASSWORD"
+#: Topic prefix of Home Assistant MQTT discovery (Home Assistant's default ``discovery_prefix``).
+MQTT_DISCOVERY_PREFIX = "homeassistant"
+#: ``--print-systemd-unit``: the dedicated service user, seconds between restarts, and the optional environment
+#: file for secrets such as the MQTT password.
+SYSTEMD_USER = "edgecnn"
+SYSTEMD_RESTART_SEC = 5
+SYSTEMD_ENVIRONMENT_FILE = "/etc/default/edgecnn"
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    """Smoothing and events of ``edgecnn camera`` (:mod:`edgecnn.events`).
+
+    Attributes:
+        smooth: frames whose score vectors are averaged (1 = none).
+        hold: consecutive frames a new smoothed top-1 must hold before it becomes an event.
+        threshold: minimum smoothed top-1 score (0..1) for an event.
+        only: labels (or output indices as strings) that may produce events; None = every class.
+    """
+
+    smooth: int = DEFAULT_SMOOTH_FRAMES
+    hold: int = DEFAULT_HOLD_FRAMES
+    threshold: float = DEFAULT_THRESHOLD
+    only: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.smooth < 1:
+            raise ValueError(f"smooth is {self.smooth}, expected >= 1 frames")
+        if self.hold < 1:
+            raise ValueError(f"hold is {self.hold}, expected >= 1 frames")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold is {self.threshold}, expected 0..1")
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What ``edgecnn camera`` does besides classifying (:mod:`edgecnn.service`); each part is optional.
+
+    Attributes:
+        rotate: clockwise rotation of every frame, degrees (0, 90, 180, 270).
+        roi: (x, y, w, h) pixels of the rotated frame that are classified; None = the whole frame.
+        events: smoothing and event rules.
+        exec_command: command line run once per event (split like a shell would, never run by one); None = none.
+        exec_timeout_s: seconds an event command may run before it is killed.
+        serve: (host, port) of the web view; None = no web view. Port 0 picks a free port.
+        serve_fps: most JPEG frames per second sent to stream clients.
+        mqtt_url: ``mqtt://[user:pass@]host[:port]/topic``; None = no MQTT.
+        mqtt_discovery: also publish Home Assistant MQTT discovery.
+    """
+
+    rotate: int = 0
+    roi: tuple[int, int, int, int] | None = None
+    events: EventOptions = EventOptions()
+    exec_command: str | None = None
+    exec_timeout_s: float = DEFAULT_EXEC_TIMEOUT_S
+    serve: tuple[str, int] | None = None
+    serve_fps: float = DEFAULT_SERVE_FPS
+    mqtt_url: str | None = None
+    mqtt_discovery: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rotate not in (0, 90, 180, 270):
+            raise ValueError(f"rotate is {self.rotate}, expected 0, 90, 180 or 270 degrees")
+        if not self.exec_timeout_s > 0:
+            raise ValueError(f"exec timeout is {self.exec_timeout_s}, expected > 0 seconds")
+        if not self.serve_fps > 0:
+            raise ValueError(f"serve fps is {self.serve_fps}, expected > 0 frames/s")
+        if self.serve is not None and not 0 <= self.serve[1] <= 65535:
+            raise ValueError(f"port is {self.serve[1]}, expected 0..65535")

@@ -52,3 +52,7 @@ class QualityGateError(EdgecnnError, RuntimeError):
     def __init__(self, message: str, report: dict):
         super().__init__(message)
         self.report = report
+
+
+class FrameError(EdgecnnError, ValueError):
+    """A camera frame does not fit an option (a ``--roi`` that lies outside the frame)."""

@@ -176,6 +176,11 @@ class FrameLog:
         self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._f.flush()
 
+    def write_event(self, event: dict) -> None:
+        """Write an event (:meth:`edgecnn.events.Event.to_dict`: has ``"event"``, and ``"t"`` in Unix seconds)."""
+        self._f.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self._f.flush()
+
     def close(self) -> None:
         self._f.close()
 
@@ -232,11 +237,13 @@ class Renderer:
     Args:
         window: show an OpenCV window (needs a display); ``q`` or Esc in it ends the loop.
         recorder: a :class:`Recorder` or None.
+        roi: an :class:`edgecnn.geometry.Roi` drawn as a rectangle, or None.
     """
 
-    def __init__(self, window: bool = False, recorder: Recorder | None = None):
+    def __init__(self, window: bool = False, recorder: Recorder | None = None, roi=None):
         self.window = window
         self.recorder = recorder
+        self.roi = roi
         if window:
             import cv2
 
@@ -248,9 +255,9 @@ class Renderer:
 
     def render(self, frame, top: list, fps: float | None, invoke_ms: float | None) -> bool:
         """Draw and output one frame. Returns True when the user asked to quit (``q``/Esc in the window)."""
-        from edgecnn.overlay import draw_overlay, enlarge, to_bgr
+        from edgecnn.overlay import annotate
 
-        image = draw_overlay(enlarge(to_bgr(frame.image, frame.order)), top, fps, invoke_ms)
+        image = annotate(frame.image, frame.order, top, fps, invoke_ms, self.roi)
         if self.recorder is not None:
             self.recorder.write(image)
         if self.window:
@@ -271,7 +278,7 @@ class Renderer:
 
 # ----------------------------------------------------------------------------------------------- loop
 def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer: Renderer | None = None,
-             log: FrameLog | None = None, on_frame=None, clock=time.perf_counter) -> LoopResult:
+             log: FrameLog | None = None, on_frame=None, clock=time.perf_counter, sinks=()) -> LoopResult:
     """Classify frames from ``source`` until a stop condition, timing each stage.
 
     Stops on ``options.max_frames`` processed frames, ``options.duration_s`` seconds, the end of a finite source,
@@ -286,6 +293,9 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
         classifier: object with preprocess/invoke/postprocess like :class:`edgecnn.runtime.Classifier`.
         renderer: optional :class:`Renderer`; log: optional :class:`FrameLog`.
         on_frame: optional callable(result_so_far) after each processed frame (e.g. a progress bar).
+        sinks: objects with ``on_frame(frame, top, result_so_far)``, called in this thread after each processed
+            frame (after the log); they must return at once and do slow work in their own threads (events, the web
+            view, MQTT: :mod:`edgecnn.service`).
         clock: seconds clock (``time.perf_counter``; frames carry capture times from the same clock).
     Returns:
         :class:`LoopResult`.
@@ -344,6 +354,8 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
             res.frames += 1
             if log is not None:
                 log.write(frame.index, t4 - start, top, {s: st[s][-1] for s in (*STAGES, "total")})
+            for sink in sinks:
+                sink.on_frame(frame, top, res)
             dt = t5 - last_end
             last_end = t5
             if dt > 0:

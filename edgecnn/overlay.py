@@ -90,3 +90,28 @@ def draw_overlay(image: np.ndarray, top: list, fps: float | None, invoke_ms: flo
     for i, (text, colour) in enumerate(lines):
         cv2.putText(image, text, (8, line_h * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     return image
+
+
+#: Colour (B, G, R) of the ``--roi`` rectangle.
+ROI_COLOUR = (0, 200, 255)
+
+
+def annotate(image: np.ndarray, order: str, top: list, fps: float | None, invoke_ms: float | None,
+             roi=None) -> np.ndarray:
+    """A frame as the user sees it (window, recording, web view): BGR, enlarged when tiny, the ``--roi``
+    rectangle (when given) and the predictions drawn on it.
+
+    Args:
+        image: the frame, any layout :func:`to_bgr` takes, in ``order``.
+        top, fps, invoke_ms: see :func:`draw_overlay`.
+        roi: an :class:`edgecnn.geometry.Roi` in frame pixels, or None.
+    Returns:
+        a new (H', W', 3) uint8 BGR image.
+    """
+    out = enlarge(to_bgr(image, order))
+    if roi is not None:
+        f = out.shape[0] / image.shape[0]
+        x0, y0 = int(roi.x * f), int(roi.y * f)
+        x1, y1 = int((roi.x + roi.w) * f) - 1, int((roi.y + roi.h) * f) - 1
+        _cv2().rectangle(out, (x0, y0), (x1, y1), ROI_COLOUR, max(1, out.shape[0] // 240))
+    return draw_overlay(out, top, fps, invoke_ms)

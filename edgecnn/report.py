@@ -102,6 +102,13 @@ def camera_summary_text(s: dict) -> str:
     body = []
     for name, v in [*s["stages_ms"].items(), ("frame age", s["frame_age_ms"])]:
         body.append([name, *(f"{v[k]:.3f}" if v else "-" for k in keys)])
+    service = s.get("service") or {}
+    if service.get("events"):
+        last = service["last_event"]
+        lines.append(f"{service['events']} events, the last: {last['label']} ({last['score']:.3f}) at frame "
+                     f"{last['frame']}")
+    if "exec" in service:
+        lines.append("--exec: " + ", ".join(f"{v} {k}" for k, v in service["exec"].items()))
     return "\n".join(lines) + "\n" + _table(["ms", *keys], body)
 
 

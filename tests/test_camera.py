@@ -75,7 +75,8 @@ class FakeClassifier:
 
 
 def _read_log(path):
-    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+    """The per-frame records of a --log (event records, which have an "event" key, left out)."""
+    return [rec for rec in map(json.loads, Path(path).read_text().splitlines()) if "event" not in rec]
 
 
 def _check_log_record(rec):
