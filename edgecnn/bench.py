@@ -25,11 +25,14 @@ from edgecnn.config import DEFAULT_BENCH_SEED as DEFAULT_SEED
 from edgecnn.config import DEFAULT_BENCH_WARMUP as DEFAULT_WARMUP
 from edgecnn.errors import EdgecnnError
 from edgecnn.loop import LoopOptions, run_loop
-from edgecnn.modelinfo import float_ops
+from edgecnn.modelinfo import quantization_kind
 from edgecnn.sources import open_source
 from edgecnn.preprocess import read_image
 from edgecnn.runtime import Classifier
 from edgecnn.stats import latency_stats, throughput
+
+#: Kinds :func:`int8_not_faster` compares with float32: graphs that compute in integers.
+INTEGER_KINDS = ("int8", "uint8", "int16x8")
 
 # Bits of ``vcgencmd get_throttled`` (Raspberry Pi documentation, "vcgencmd" -> get_throttled).
 THROTTLE_BITS = {
@@ -54,22 +57,24 @@ def ratios(rows: list[dict], key: str = "p50") -> list[float]:
 
 
 def int8_not_faster(rows: list[dict]) -> list[str]:
-    """Warnings for every int8 row that is not faster (p50) than a float32 row with the same thread count.
+    """Warnings for every integer row (kind in :data:`INTEGER_KINDS`) that is not faster (p50) than a float32 row
+    with the same thread count.
 
-    Rows carry ``"kind"`` (``"int8"`` for a fully integer graph, else ``"float32"``) and ``"threads"``.
-    Returns one message per (int8, float32) pair; an empty list when int8 wins everywhere or a kind is missing.
+    Rows carry ``"kind"`` (:func:`model_kind`) and ``"threads"``.
+    Returns one message per (integer, float32) pair; an empty list when integer wins everywhere or a kind is missing.
     """
     out = []
     for a in rows:
-        if a.get("kind") != "int8":
+        if a.get("kind") not in INTEGER_KINDS:
             continue
         for b in rows:
             if b.get("kind") == "float32" and b["threads"] == a["threads"] and \
                     a["latency_ms"]["p50"] >= b["latency_ms"]["p50"]:
-                out.append(f"int8 {a['model']} is not faster than float32 {b['model']} at {a['threads']} thread(s): "
+                out.append(f"{a['kind']} {a['model']} is not faster than float32 {b['model']} at {a['threads']} "
+                           f"thread(s): "
                            f"p50 {a['latency_ms']['p50']:.3f} ms vs {b['latency_ms']['p50']:.3f} ms "
-                           f"({a['latency_ms']['p50'] / b['latency_ms']['p50']:.2f}x). Int8 speed depends on the "
-                           f"CPU's integer kernels (XNNPACK); measure on the target device before choosing.")
+                           f"({a['latency_ms']['p50'] / b['latency_ms']['p50']:.2f}x). Integer speed depends on "
+                           f"the CPU's integer kernels (XNNPACK); measure on the target device before choosing.")
     return out
 
 
@@ -125,27 +130,22 @@ def time_calls(fn, runs: int, warmup: int, progress=None, clock=time.perf_counte
 def random_tensor(classifier, seed: int = DEFAULT_SEED) -> np.ndarray:
     """A seeded random input of the model's shape and dtype: uniform random pixels (0..255) of the model's size,
     turned into the input tensor by the model's own preprocessing (so float inputs get a realistic range). A float
-    input whose normalisation is unknown gets uniform values in [-1, 1] (latency does not depend on them)."""
+    input whose normalisation is unknown gets uniform values in [-1, 1], an int16 one uniform int16 values (latency
+    does not depend on them)."""
     pre = classifier.preprocessing
     rng = np.random.default_rng(seed)
     if classifier.input.dtype == np.float32 and pre.mean is None:
         return rng.uniform(-1.0, 1.0, classifier.input.shape).astype(np.float32)
+    if classifier.input.dtype == np.int16 and pre.mean is None:
+        return rng.integers(-32768, 32768, classifier.input.shape).astype(np.int16)
     pixels = rng.integers(0, 256, (pre.height, pre.width, pre.channels), dtype=np.uint8)
     return classifier.tensor_from_pixels(pixels)
 
 
 def model_kind(classifier) -> str:
-    """``"int8"`` when every op computes in integers (:func:`edgecnn.modelinfo.float_ops` is empty); ``"float32"``
-    when no tensor is quantized (an integer tensor with a scale); otherwise ``"mixed"`` (e.g. dynamic-range
-    quantization: int8 weights, float activations)."""
-    it = classifier.interpreter
-    if not float_ops(it):
-        return "int8"
-    for d in it.get_tensor_details():
-        scale = d.get("quantization", (0.0, 0))[0]
-        if np.dtype(d["dtype"]).kind in "iu" and scale and scale > 0:
-            return "mixed"
-    return "float32"
+    """The model's quantization kind (:func:`edgecnn.modelinfo.quantization_kind`: int8, uint8, int16x8,
+    float16 weights, dynamic-range, int8 with float ops, float32), named from its tensors."""
+    return quantization_kind(classifier.interpreter)
 
 
 def bench_row(classifier, timing: Timing, env: dict | None = None) -> dict:

@@ -136,11 +136,11 @@ def make_options(backend, threads, labels_path, mean, std, resize, softmax):
 
 
 def warn_runtime_notes(clf) -> None:
-    """Warn (stderr) about what a user of a loaded Classifier should hear once: an output chosen among several,
-    labels shifted for a background class."""
-    if clf.num_outputs > 1:
-        click.echo(f"Warning: {clf.path}: model has {clf.num_outputs} outputs; using the first, "
-                   f"{clf.output.name!r} {clf.output.shape}", err=True)
+    """Warn (stderr) about what a user of a loaded Classifier should hear once: labels shifted for a background
+    class, or a label file numbered from 1."""
+    if clf.labels_one_based:
+        click.echo(f"Note: the labels are numbered 1..{clf.num_classes} for {clf.num_classes} outputs: label 1 is "
+                   f"taken for output index 0", err=True)
     if clf.background_added:
         click.echo(f"Warning: labels have {clf.num_classes - 1} entries for {clf.num_classes} outputs: index 0 is "
                    f"taken as a leading background class and the labels start at index 1", err=True)
@@ -209,7 +209,9 @@ def classify(model, images, top_k, threshold, as_json, **opts):
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
 def info(model, as_json, **opts):
     """What the .tflite MODEL is made of: size, inputs/outputs (shape, dtype, scale, zero_point), operator
-    counts, whether the graph is fully integer (naming any float ops), backend, embedded labels and preprocessing.
+    counts, the quantization kind (int8, uint8, int16x8, float16 weights, dynamic-range, int8 with float ops,
+    float32; named from the tensors), whether the graph is fully integer (naming any float ops), backend,
+    embedded labels and preprocessing.
     """
     from edgecnn.modelinfo import describe
     from edgecnn.runtime import Classifier
@@ -225,8 +227,10 @@ def info(model, as_json, **opts):
             q = f"scale={t['scale']:.6g} zero_point={t['zero_point']}" if t["scale"] else "not quantized"
             click.echo(f"{kind[:-1]:<12} {t['name']}: {tuple(t['shape'])} {t['dtype']} {q}")
     click.echo("operators    " + ", ".join(f"{k} x{v}" for k, v in d["operators"].items()))
+    click.echo(f"quantization {d['quantization']}")
     click.echo("integer      " + ("fully integer" if d["fully_integer"]
                                   else "NO, float ops: " + ", ".join(d["float_ops"])))
+    click.echo(f"scores       {d['scores']}")
     meta = d["metadata"]
     click.echo(f"metadata     {meta['source'] or 'none'} (entries: {', '.join(meta['entries']) or 'none'})")
     if meta["num_labels"]:

@@ -62,17 +62,26 @@ def fit_labels(labels: list[str | None], n_outputs: int, name: str = "labels") -
     """Align labels with a model output of ``n_outputs`` classes.
 
     ``n_outputs`` labels are used as they are; ``n_outputs - 1`` labels mean the model has a leading background
-    class (as the TF/Coral ImageNet MobileNets with 1001 outputs do): index 0 becomes :data:`BACKGROUND`.
+    class (as the TF/Coral ImageNet MobileNets with 1001 outputs do): index 0 becomes :data:`BACKGROUND`; an indexed
+    file numbered 1..N for N outputs (:func:`is_one_based`) is numbered from 0 instead.
 
     Raises:
         LabelsError: any other count, naming both numbers.
     """
+    if is_one_based(labels, n_outputs):
+        return list(labels[1:])
     if len(labels) == n_outputs:
         return list(labels)
     if len(labels) == n_outputs - 1:
         return [BACKGROUND, *labels]
     raise LabelsError(f"{name} has {len(labels)} entries, model outputs {n_outputs} classes "
                       f"(expected {n_outputs}, or {n_outputs - 1} plus a leading background class)")
+
+
+def is_one_based(labels: list[str | None], n_outputs: int) -> bool:
+    """True for an indexed label file numbered 1..N for a model with N outputs (index 0 absent, every other present),
+    which :func:`fit_labels` shifts to 0..N-1."""
+    return len(labels) == n_outputs + 1 and labels[0] is None and all(x is not None for x in labels[1:])
 
 
 def format_labels(labels: list[str]) -> str:

@@ -7,10 +7,13 @@ private in the TFLite Python API but present in ai-edge-litert, tflite-runtime a
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgecnn.metadata import _root  # the minimal flatbuffer table reader (no generated schema on the device)
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,19 @@ def output_activation(interpreter, tensor_index: int) -> str | None:
     return None
 
 
+def _scores_meaning(classifier) -> str:
+    if not classifier.binary:
+        return f"{classifier.num_classes} classes"
+    made_by = f", made by {classifier.output_producer}" if classifier.output_producer else ""
+    return f"binary: one output{made_by}, read as P(class 1) -> [1 - p, p]"
+
+
 def describe(classifier) -> dict:
     """JSON-ready description of a loaded :class:`edgecnn.runtime.Classifier` (what ``edgecnn info`` prints).
 
     Keys: model, size_bytes, backend {name, version}, threads, inputs/outputs (name, shape, dtype, scale,
-    zero_point), operators {name: count}, fully_integer (bool), float_ops [names], metadata {source, entries,
+    zero_point), operators {name: count}, fully_integer (bool), float_ops [names], quantization (one of
+    :data:`QUANTIZATION_KINDS`), scores (what the output means), metadata {source, entries,
     labels (count and first 10), preprocessing}.
     """
     it = classifier.interpreter
@@ -129,6 +140,8 @@ def describe(classifier) -> dict:
         "operators": operator_counts(it),
         "fully_integer": not f_ops,
         "float_ops": f_ops,
+        "quantization": quantization_kind(it),
+        "scores": _scores_meaning(classifier),
         "metadata": {
             "source": classifier.metadata.source,
             "entries": classifier.metadata.entries,
@@ -138,3 +151,89 @@ def describe(classifier) -> dict:
         },
         "preprocessing": classifier.preprocessing.to_dict(),
     }
+
+
+# ----------------------------------------------------------------------------------------------- custom ops
+#: Prefix of the custom-op names the TFLite converter gives Select TensorFlow ops (``SELECT_TF_OPS``).
+FLEX_PREFIX = "Flex"
+
+
+def custom_ops(data: bytes) -> list[str]:
+    """Names of the custom operators a .tflite declares (``Model.operator_codes[].custom_code``), sorted, unique.
+
+    Read from the flatbuffer itself (TFLite ``schema.fbs``: Model.operator_codes = field 1, OperatorCode.custom_code
+    = field 1), so it works on a model the interpreter refuses to load. Select TensorFlow ops appear as
+    ``Flex<TF op name>`` (e.g. ``FlexErf``). An unreadable flatbuffer gives an empty list.
+    """
+    try:
+        return sorted({c.string(1) for c in _root(bytearray(data)).tables(1) if c.string(1)})
+    except (IndexError, ValueError, TypeError, AssertionError, struct.error):
+        return []
+
+
+# ----------------------------------------------------------------------------------------------- quantization
+#: Names :func:`quantization_kind` gives, for messages and ``--help``.
+QUANTIZATION_KINDS = ("int8", "uint8", "int16x8", "float16 weights", "dynamic-range", "int8 with float ops", "float32")
+
+
+def _op_tensors(interpreter) -> tuple[set[int], set[int]]:
+    """(activations: tensors some op writes plus the model inputs, constants: op inputs nothing writes)."""
+    ops = _ops(interpreter)
+    written = {int(t) for op in ops for t in op["outputs"] if int(t) >= 0}
+    activations = written | {d["index"] for d in interpreter.get_input_details()}
+    read = {int(t) for op in ops for t in op["inputs"] if int(t) >= 0}
+    return activations, read - activations
+
+
+def _quantized(detail: dict) -> bool:
+    """A tensor with quantization parameters: a per-tensor scale, or per-channel scales (``quantization`` is then
+    (0.0, 0) and the scales are in ``quantization_parameters``)."""
+    scale = detail.get("quantization", (0.0, 0))[0]
+    scales = detail.get("quantization_parameters", {}).get("scales")
+    return bool(scale and scale > 0) or (scales is not None and len(scales) > 0)
+
+
+def quantization_kind(interpreter) -> str:
+    """How a model is quantized, named from its tensors (one of :data:`QUANTIZATION_KINDS`).
+
+    Activations are the tensors an op writes (plus the model inputs); constants are op inputs nothing writes
+    (weights, biases). Interface QUANTIZE/DEQUANTIZE ops around a float input/output do not count (see
+    :func:`float_ops`).
+
+    * no float op: ``int16x8`` when an activation is int16 (16-bit activations, 8-bit weights), else ``int8``
+      when an activation inside the graph is int8, else ``uint8`` (the older uint8 quantization);
+    * float ops and integer activations as well: ``int8 with float ops`` (a partly integer graph);
+    * float ops only: ``float16 weights`` when a constant is float16, ``dynamic-range`` when a constant is a
+      quantized int8 (weights stored int8, activations float), else ``float32``.
+
+    Source: the post-training quantization modes of the TFLite converter
+    (https://ai.google.dev/edge/litert/models/post_training_quantization).
+    """
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    activations, constants = _op_tensors(interpreter)
+
+    def dtypes(indices, quantized_only=False):
+        out = set()
+        for i in indices:
+            d = details.get(i)
+            if d is None:
+                continue
+            if not quantized_only or _quantized(d):
+                out.add(np.dtype(d["dtype"]).name)
+        return out
+
+    io = {d["index"] for d in interpreter.get_input_details()} | {d["index"] for d in interpreter.get_output_details()}
+    act = dtypes(activations, quantized_only=True)
+    inner = dtypes(activations - io, quantized_only=True)
+    if not float_ops(interpreter):
+        if "int16" in act:
+            return "int16x8"
+        return "int8" if "int8" in (inner or act) else "uint8"
+    if act & {"int8", "uint8", "int16"} and inner:
+        return "int8 with float ops"
+    consts = dtypes(constants)
+    if "float16" in consts:
+        return "float16 weights"
+    if dtypes(constants, quantized_only=True) & {"int8", "uint8"}:
+        return "dynamic-range"
+    return "float32"

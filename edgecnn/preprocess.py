@@ -236,7 +236,7 @@ def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0
     Args:
         pixels: (h, w, c) uint8 from :func:`to_pixels`.
         shape: the input tensor's shape: (1, h, w, c) NHWC or (1, h, w).
-        dtype: input dtype: uint8, int8 or float32.
+        dtype: input dtype: uint8, int8, float32, or int16 (16x8 models; needs mean/std).
         scale, zero_point: the input tensor's quantization parameters (ignored for float32).
         mean, std: pixel-unit normalisation, one value or one per channel.
     Returns:
@@ -251,7 +251,7 @@ def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0
         real = (pixels.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
         if dtype == np.float32:
             out = real
-        elif dtype in (np.dtype(np.uint8), np.dtype(np.int8)):
+        elif dtype in (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int16)):
             if not scale > 0:
                 raise ValueError(f"input dtype is {dtype} but its scale is {scale}; expected a quantized input")
             out = quantize_input(real, scale, zero_point, dtype)

@@ -18,9 +18,10 @@ import numpy as np
 from edgecnn.config import (BACKEND_PIP, BACKENDS, DEFAULT_RESIZE, DEFAULT_THRESHOLD, DEFAULT_TOP_K,
                             PROBABILITY_SUM_TOLERANCE, Preprocessing, RuntimeOptions, default_threads)
 from edgecnn.errors import BackendError, LabelsError, ModelError
-from edgecnn.labels import fit_labels, read_labels
+from edgecnn.labels import fit_labels, is_one_based, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
-from edgecnn.modelinfo import TensorInfo, output_activation
+from edgecnn.modelinfo import FLEX_PREFIX, TensorInfo, custom_ops, output_activation
+from edgecnn.nativelog import filtered_native_stderr
 from edgecnn.preprocess import dequantize, to_input, to_pixels
 
 
@@ -123,10 +124,98 @@ class Classification:
     probabilities: bool = True
 
 
+#: Ops whose output is unbounded: a single output made by one of them is a logit, not a probability.
+LINEAR_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "SUB", "MUL", "MEAN", "BATCH_MATMUL")
+
+
+def binary_scores(p: np.ndarray, sigmoid: bool = False, name: str = "<model>", producer: str | None = None
+                  ) -> np.ndarray:
+    """A binary classifier's single output -> (2,) float32 ``[1 - p, p]`` (p = P(class 1), the Keras
+    ``Dense(1, activation="sigmoid")`` convention).
+
+    Args:
+        p: (1,) float, the dequantized output.
+        sigmoid: apply ``1 / (1 + exp(-p))`` first (the output is a logit).
+        name: the model, for messages. producer: the op that makes the output (:func:`output_activation`).
+    Raises:
+        ModelError: without ``sigmoid``, an output made by one of :data:`LINEAR_OPS` (a logit), or p outside [0, 1]
+            (beyond :data:`PROBABILITY_SUM_TOLERANCE`).
+    """
+    v = float(np.asarray(p, dtype=np.float64).reshape(-1)[0])
+    if sigmoid:
+        v = float(1.0 / (1.0 + np.exp(-np.clip(v, -500, 500))))
+    elif producer in LINEAR_OPS or not -PROBABILITY_SUM_TOLERANCE <= v <= 1 + PROBABILITY_SUM_TOLERANCE:
+        why = f"made by {producer}, not a sigmoid" if producer in LINEAR_OPS else f"{v:.4g}, not in [0, 1]"
+        raise ModelError(f"{name}: the single output (read as P(class 1)) is {why}: a logit? Pass --softmax to "
+                         f"apply a sigmoid")
+    v = min(max(v, 0.0), 1.0)
+    return np.array([1.0 - v, v], dtype=np.float32)
+
+
 # ----------------------------------------------------------------------------------------------- classifier
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _describe_tensors(tensors: list[TensorInfo]) -> str:
+    return ", ".join(f"{t.shape} {t.dtype}" for t in tensors)
+
+
+def score_output(outputs: list[TensorInfo], name: str) -> TensorInfo:
+    """The one output of an image classifier: a vector of class scores.
+
+    Accepted: exactly one output whose shape has at most one dimension above 1 ((1, N), (N,), (1, 1, 1, N); N = 1
+    is a binary classifier's P(class 1)), of float32 or quantized int8/uint8/int16.
+
+    Raises:
+        ModelError: no output, several outputs (detection models: boxes, classes, scores, count), an output that
+            is not one vector (a feature map, a segmentation mask), an empty one, or integers without quantization
+            parameters (class indices); the message says what the model has and what edgecnn expects.
+    """
+    expect = "edgecnn expects an image classifier with one output of class scores, shape (1, N)"
+    if len(outputs) != 1:
+        what = "detection model? " if len(outputs) >= 3 else ""
+        raise ModelError(f"{name}: model has {len(outputs)} outputs ({_describe_tensors(outputs) or 'none'}); "
+                         f"{what}{expect}")
+    out = outputs[0]
+    if sum(d > 1 for d in out.shape) > 1 or int(np.prod(out.shape)) < 1:
+        raise ModelError(f"{name}: output shape {out.shape} is not one score vector (a feature map, mask or "
+                         f"boxes?); {expect}")
+    if out.dtype.kind in "iu" and not out.quantized:
+        raise ModelError(f"{name}: output is {out.dtype} without quantization parameters: class indices, not "
+                         f"scores? ({expect}, float32 or quantized int8/uint8/int16)")
+    if not (out.dtype == np.float32 or (out.quantized and out.dtype in (np.int8, np.uint8, np.int16))):
+        raise ModelError(f"{name}: output dtype is {out.dtype}; {expect}, float32 or quantized int8/uint8/int16")
+    return out
+
+
+def _load_interpreter(backend: Backend, data: bytes, threads: int, name: str):
+    """Build and allocate the interpreter, holding back its start-up INFO line (real errors still show).
+
+    Raises:
+        ModelError: the interpreter refuses the model; Select TensorFlow (Flex) or other custom ops this
+            interpreter lacks are named first, with what to do about them.
+    """
+    try:
+        with filtered_native_stderr():
+            interpreter = backend.interpreter_class(model_content=data, num_threads=threads)
+            interpreter.allocate_tensors()
+        return interpreter
+    except (ValueError, RuntimeError, UnicodeDecodeError) as e:
+        detail = _first_line(e)
+        flex = [op for op in custom_ops(data) if op.startswith(FLEX_PREFIX)]
+        if flex:
+            raise ModelError(
+                f"{name}: uses Select TensorFlow (Flex) ops {', '.join(flex)}, which only the full TensorFlow build "
+                f"runs ({backend.name} has none): run it with --backend tensorflow (pip install tensorflow), or "
+                f"convert it without them (TFLiteConverter with target_spec.supported_ops = [TFLITE_BUILTINS] "
+                f"only, replacing those ops with TFLite builtins)") from None
+        others = [op for op in custom_ops(data) if op in str(e)]
+        if others:
+            raise ModelError(f"{name}: uses custom op(s) {', '.join(others)} that {backend.name} does not provide "
+                             f"({detail}); edgecnn runs models made of TFLite builtin ops") from None
+        raise ModelError(f"{name}: cannot load the model, truncated or corrupt? ({detail})") from None
 
 
 def _check_input(info: TensorInfo, name: str) -> tuple[int, int, int]:
@@ -138,8 +227,10 @@ def _check_input(info: TensorInfo, name: str) -> tuple[int, int, int]:
     else:
         raise ModelError(f"{name}: input shape {shape} is not an image (expected (1, H, W, C) NHWC with C 1 or 3, "
                          f"or (1, H, W) grayscale)")
-    if info.dtype not in (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.float32)):
-        raise ModelError(f"{name}: input dtype is {info.dtype}, expected uint8, int8 or float32")
+    if not (info.dtype in (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.float32))
+            or (info.dtype == np.int16 and info.quantized)):
+        raise ModelError(f"{name}: input dtype is {info.dtype}{'' if info.quantized else ' (not quantized)'}, "
+                         f"expected uint8, int8, float32 or quantized int16 (a 16x8 model)")
     return h, w, c
 
 
@@ -170,8 +261,8 @@ def resolve_preprocessing(info: TensorInfo, meta: ModelMetadata, options: Runtim
                                        "mean": mean, "std": std})
     except ValueError as e:
         raise ModelError(f"{name}: {e}") from None
-    if info.dtype == np.float32 and pre.mean is None and require_normalisation:
-        raise ModelError(f"{name}: float32 input and no normalisation in the model's metadata: give --mean and --std "
+    if info.dtype in (np.float32, np.int16) and pre.mean is None and require_normalisation:
+        raise ModelError(f"{name}: {info.dtype} input and no normalisation in the model's metadata: give --mean and --std "
                          f"(e.g. --mean 127.5 --std 127.5 for inputs in [-1, 1], --mean 0 --std 255 for [0, 1])")
     return pre
 
@@ -189,17 +280,21 @@ class Classifier:
         path, size_bytes: the model file and its size in bytes.
         backend: the :class:`Backend` in use; threads: interpreter threads.
         input, output: :class:`TensorInfo` of the image input and the (first) output.
-        num_classes: number of output scores; num_outputs: output tensors in the model (the first is used).
-        softmax_in_graph: the output is made by a SOFTMAX/LOGISTIC op (through any QUANTIZE/DEQUANTIZE/RESHAPE).
+        num_classes: number of output scores (2 for a binary classifier's single output); num_outputs: 1.
+        binary: the output is one value, P(class 1); :meth:`scores` gives ``[1 - p, p]``.
+        output_producer: the op that makes the output (through any QUANTIZE/DEQUANTIZE/RESHAPE/SQUEEZE), or None.
+        softmax_in_graph: the output is made by a SOFTMAX/LOGISTIC op.
         background_added: the labels were one short of the output and index 0 was taken as background.
+        labels_one_based: the label file was numbered 1..N for N outputs and was shifted to 0..N-1.
         preprocessing: the resolved :class:`edgecnn.config.Preprocessing`.
         labels: labels by output index (None entries for unknown), or None.
         metadata: what the file says (:class:`edgecnn.metadata.ModelMetadata`).
         interpreter: the backend's Interpreter, tensors allocated.
 
     Raises:
-        ModelError: missing/unreadable file, not a TFLite flatbuffer, truncated, several inputs, a non-image input
-            shape, an unsupported dtype, a float input with unknown normalisation.
+        ModelError: missing/unreadable file, not a TFLite flatbuffer, truncated, Select TensorFlow ops the
+            backend lacks, several inputs, a non-image input shape, an unsupported dtype, outputs that are not one
+            score vector (:func:`score_output`), a float input with unknown normalisation.
         LabelsError: labels (file or embedded) that fit neither the output size nor output size minus one.
         BackendError: no interpreter package imports.
     """
@@ -219,30 +314,21 @@ class Classifier:
         self.metadata = read_metadata(data, name)
         self.backend = load_backend(options.backend)
         self.threads = int(options.threads or default_threads())
-        try:
-            self.interpreter = self.backend.interpreter_class(model_content=data, num_threads=self.threads)
-            self.interpreter.allocate_tensors()
-            inputs = self.interpreter.get_input_details()
-            outputs = self.interpreter.get_output_details()
-        except (ValueError, RuntimeError, UnicodeDecodeError) as e:
-            raise ModelError(f"{name}: cannot load the model, truncated or corrupt? ({_first_line(e)})") from None
+        self.interpreter = _load_interpreter(self.backend, data, self.threads, name)
+        inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
             raise ModelError(f"{name}: model has {len(inputs)} inputs, expected 1 image input")
-        if not outputs:
-            raise ModelError(f"{name}: model has no outputs")
         self.input = TensorInfo.from_detail(inputs[0])
-        self.output = TensorInfo.from_detail(outputs[0])
-        self.num_outputs = len(outputs)
-        if len(self.output.shape) > 1 and self.output.shape[0] != 1:
-            raise ModelError(f"{name}: output shape {self.output.shape}, expected batch 1 such as (1, N)")
-        if self.output.dtype.kind in "iu" and not self.output.quantized:
-            raise ModelError(f"{name}: output is {self.output.dtype} without quantization parameters: class "
-                             f"indices, not scores? (expected float32 scores or quantized uint8/int8 scores)")
-        self.num_classes = int(np.prod(self.output.shape)) if self.output.shape else 1
+        self.output = score_output([TensorInfo.from_detail(d) for d in self.interpreter.get_output_details()], name)
+        self.num_outputs = 1
+        #: one output value: a binary classifier's P(class 1); scores become [1 - p, p]
+        self.binary = int(np.prod(self.output.shape)) == 1
+        self.num_classes = 2 if self.binary else int(np.prod(self.output.shape))
         self.preprocessing = resolve_preprocessing(self.input, self.metadata, options, name, require_normalisation)
         self.softmax = options.softmax
-        self.softmax_in_graph = output_activation(self.interpreter, self.output.index) in ("SOFTMAX", "LOGISTIC")
-        self.background_added = False
+        self.output_producer = output_activation(self.interpreter, self.output.index)
+        self.softmax_in_graph = self.output_producer in ("SOFTMAX", "LOGISTIC")
+        self.background_added = self.labels_one_based = False
         self.labels = self._labels(options.labels_path, name)
         self._in_shape = self.input.shape
 
@@ -260,6 +346,7 @@ class Classifier:
                 raise
             raise ModelError(str(e)) from None
         self.background_added = len(raw) == self.num_classes - 1
+        self.labels_one_based = is_one_based(raw, self.num_classes)
         return labels
 
     # -- stages (kept separate so the camera loop can time each) --
@@ -288,9 +375,18 @@ class Classifier:
         return it.get_tensor(self.output.index).reshape(-1)
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
-        """Raw output -> (N,) float32 scores: dequantized if quantized, softmax applied if asked for."""
+        """Raw output -> (N,) float32 scores: dequantized if quantized, softmax applied if asked for.
+
+        A binary classifier's single output p (P(class 1), after a sigmoid when ``--softmax`` is given, the
+        one-output form of a softmax) becomes ``[1 - p, p]``.
+
+        Raises:
+            ModelError: a single output outside [0, 1] (a logit) without ``--softmax``.
+        """
         out = self.output
         s = dequantize(raw, out.scale, out.zero_point) if out.quantized else np.asarray(raw, dtype=np.float32)
+        if self.binary:
+            return binary_scores(s, self.softmax, str(self.path), self.output_producer)
         return softmax(s) if self.softmax else s
 
     def looks_like_probabilities(self, scores: np.ndarray) -> bool:
