@@ -22,7 +22,7 @@ from edgecnn.labels import fit_labels, is_one_based, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
 from edgecnn.modelinfo import FLEX_PREFIX, TensorInfo, custom_ops, output_activation
 from edgecnn.nativelog import filtered_native_stderr
-from edgecnn.preprocess import dequantize, to_input, to_pixels
+from edgecnn.preprocess import apply_input_table, dequantize, input_table, to_pixels
 
 
 # ----------------------------------------------------------------------------------------------- backends
@@ -330,7 +330,20 @@ class Classifier:
         self.softmax_in_graph = self.output_producer in ("SOFTMAX", "LOGISTIC")
         self.background_added = self.labels_one_based = False
         self.labels = self._labels(options.labels_path, name)
-        self._in_shape = self.input.shape
+        self._build_buffers()
+
+    def _build_buffers(self) -> None:
+        """Per-frame state made once: the input lookup table, the input array preprocessing writes into, the
+        output array invoke copies into, and a view function onto the interpreter's output tensor."""
+        pre, inp = self.preprocessing, self.input
+        try:
+            self._table = input_table(inp.dtype, pre.channels, inp.scale, inp.zero_point, pre.mean, pre.std)
+            self._table_error = None
+        except ValueError as e:  # a float input with unknown normalisation (require_normalisation=False)
+            self._table, self._table_error = None, str(e)
+        self._tensor = np.zeros(inp.shape, inp.dtype)
+        self._raw = np.zeros(int(np.prod(self.output.shape)), self.output.dtype)  # raw values, 1 for binary
+        self._output_view = self.interpreter.tensor(self.output.index)
 
     def _labels(self, labels_path: str | None, name: str) -> list[str | None] | None:
         if labels_path:
@@ -351,17 +364,29 @@ class Classifier:
 
     # -- stages (kept separate so the camera loop can time each) --
     def tensor_from_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """(h, w, c) uint8 model-sized pixels -> input tensor of the input's shape and dtype."""
-        pre = self.preprocessing
-        return to_input(pixels, self._in_shape, self.input.dtype, self.input.scale, self.input.zero_point,
-                        pre.mean, pre.std)
+        """(h, w, c) uint8 model-sized pixels -> input tensor of the input's shape and dtype.
+
+        :func:`edgecnn.preprocess.to_input`'s rule, applied as the lookup table made when the classifier was built
+        (bit-identical, one ``cv2.LUT``). Returns the classifier's own input array, reused: the next call
+        overwrites it (copy it to keep it).
+
+        Raises:
+            ValueError: pixels that do not fit the input; a float32 input with unknown normalisation.
+        """
+        if self._table_error:
+            raise ValueError(self._table_error)
+        return apply_input_table(pixels, self._table, self._tensor)
 
     def preprocess(self, image: np.ndarray, order: str = "rgb") -> np.ndarray:
-        """Image of any size ((H, W) / (H, W, 1|3|4) uint8 in ``order``) -> input tensor (shared preprocessing)."""
+        """Image of any size ((H, W) / (H, W, 1|3|4) uint8 in ``order``) -> input tensor (shared preprocessing).
+
+        Returns the classifier's own input array, overwritten by the next call (see :meth:`tensor_from_pixels`).
+        """
         return self.tensor_from_pixels(to_pixels(image, self.preprocessing, order))
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
-        """Run the model on one input tensor. Returns the raw first output, flattened to (N,), a copy.
+        """Run the model on one input tensor. Returns the raw first output, flattened to (N,): the classifier's own
+        output array, overwritten by the next call (copy it to keep it).
 
         Raises:
             ModelError: the interpreter's invoke failed.
@@ -372,10 +397,11 @@ class Classifier:
             it.invoke()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: invoke failed ({_first_line(e)})") from None
-        return it.get_tensor(self.output.index).reshape(-1)
+        np.copyto(self._raw, self._output_view().reshape(-1))  # the view is dropped at once: invoke needs that
+        return self._raw
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
-        """Raw output -> (N,) float32 scores: dequantized if quantized, softmax applied if asked for.
+        """Raw output -> (N,) float32 scores, a new array: dequantized if quantized, softmax applied if asked for.
 
         A binary classifier's single output p (P(class 1), after a sigmoid when ``--softmax`` is given, the
         one-output form of a softmax) becomes ``[1 - p, p]``.
@@ -384,7 +410,7 @@ class Classifier:
             ModelError: a single output outside [0, 1] (a logit) without ``--softmax``.
         """
         out = self.output
-        s = dequantize(raw, out.scale, out.zero_point) if out.quantized else np.asarray(raw, dtype=np.float32)
+        s = dequantize(raw, out.scale, out.zero_point) if out.quantized else np.array(raw, dtype=np.float32)
         if self.binary:
             return binary_scores(s, self.softmax, str(self.path), self.output_producer)
         return softmax(s) if self.softmax else s

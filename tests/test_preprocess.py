@@ -6,8 +6,8 @@ import pytest
 
 from edgecnn.config import Preprocessing
 from edgecnn.errors import ImageError
-from edgecnn.preprocess import (convert_channels, crop_box, decode_image, dequantize, quantize_input, read_image,
-                                resize, to_input, to_pixels)
+from edgecnn.preprocess import (apply_input_table, convert_channels, crop_box, decode_image, dequantize,
+                                input_table, quantize_input, read_image, resize, to_input, to_pixels)
 
 
 def test_dequantize_int8_softmax_output():
@@ -53,6 +53,49 @@ def test_to_input_rules():
         to_input(px, (1, 1, 1, 3), np.float32)
     # (1, H, W) grayscale input shape.
     assert to_input(np.full((2, 2, 1), 7, np.uint8), (1, 2, 2), np.uint8).shape == (1, 2, 2)
+
+
+IMAGENET_MEAN, IMAGENET_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+
+
+@pytest.mark.parametrize("dtype,channels,scale,zero_point,mean,std", [
+    (np.uint8, 3, 0.0078125, 128, (127.5,), (127.5,)),  # TFLite Support-style MobileNet, uint8
+    (np.uint8, 3, 2 / 255, 128, (127.5,), (127.5,)),
+    (np.int8, 3, 0.01865844801068306, -14, IMAGENET_MEAN, IMAGENET_STD),  # per-channel normalisation
+    (np.int8, 3, 1 / 255, -128, (0.0,), (255.0,)),
+    (np.int8, 1, 0.5, 3, (10.0,), (0.7,)),  # clamps at both ends
+    (np.float32, 3, 0.0, 0, (127.5,), (127.5,)),
+    (np.float32, 3, 0.0, 0, IMAGENET_MEAN, IMAGENET_STD),
+    (np.float32, 1, 0.0, 0, (0.0,), (255.0,)),
+    (np.uint8, 3, 0.0, 0, None, None),  # raw bytes
+    (np.int8, 3, 0.0, 0, None, None),  # raw bytes, pixel - 128
+    (np.uint8, 1, 0.0, 0, None, None),
+])
+def test_input_table_is_bit_identical_to_the_formula(dtype, channels, scale, zero_point, mean, std):
+    # Every pixel value in every channel, each channel seeing the values in another order.
+    values = np.arange(256 * 4).reshape(256, 4)
+    pixels = np.stack([(values + 97 * c) % 256 for c in range(channels)], axis=2).astype(np.uint8)
+    shape = (1, *pixels.shape) if channels == 3 else (1, 256, 4)
+    expected = to_input(pixels, shape, dtype, scale, zero_point, mean, std)
+    table = input_table(dtype, channels, scale, zero_point, mean, std)
+    out = np.zeros(shape, dtype)
+    got = apply_input_table(pixels, table, out)
+    assert got is out and got.dtype == expected.dtype
+    assert got.tobytes() == expected.tobytes()  # bit-identical, also for float32
+    if mean is None and dtype == np.uint8:
+        assert table is None  # raw uint8 bytes: a copy, no table
+    elif channels == 3:
+        # One shared table when the channels map alike, one per channel otherwise.
+        assert table.shape == ((256, 1) if len(mean or [0]) == 1 else (256, 1, 3))
+
+
+def test_input_table_refuses_what_to_input_refuses():
+    with pytest.raises(ValueError, match="--mean"):
+        input_table(np.float32, 3)
+    with pytest.raises(ValueError, match="scale"):
+        input_table(np.int8, 3, 0.0, 0, (0.0,), (1.0,))
+    with pytest.raises(ValueError, match="does not fit"):
+        apply_input_table(np.zeros((4, 4, 3), np.uint8), None, np.zeros((1, 4, 5, 3), np.uint8))
 
 
 def test_crop_box_keeps_centre_and_aspect():

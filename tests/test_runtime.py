@@ -9,6 +9,7 @@ from edgecnn.config import Preprocessing, RuntimeOptions
 from edgecnn.errors import BackendError, LabelsError, ModelError
 from edgecnn.metadata import embed_metadata, read_metadata
 from edgecnn.modelinfo import float_ops, operator_counts
+from edgecnn.preprocess import to_input, to_pixels
 from edgecnn.runtime import Classifier, is_probability_vector, load_backend, softmax, top_k
 
 from tests.conftest import LABELS
@@ -62,6 +63,31 @@ def test_uint8_float_and_int8_agree(tiny_models):
         np.testing.assert_allclose(s, s_float, atol=0.03)
     uint8 = Classifier(tiny_models["uint8"])
     assert uint8.input.dtype == np.uint8 and uint8.labels is None
+
+
+@pytest.mark.parametrize("name,options", [("int8", {}), ("uint8", {}), ("unit_int8", {}), ("gray", {}),
+                                          ("support", {}), ("float", {"mean": (10.0, 20.0, 30.0), "std": (2.0, 3.0, 4.0)})])
+def test_per_frame_path_matches_the_shared_rule_and_reuses_its_arrays(tiny_models, name, options):
+    clf = Classifier(tiny_models[name], RuntimeOptions(**options))
+    pre, inp = clf.preprocessing, clf.input
+    frames = np.random.default_rng(5).integers(0, 256, (2, 48, 64, 3), dtype=np.uint8)
+    first = clf.preprocess(frames[0], "bgr")
+    for frame in frames:
+        t = clf.preprocess(frame, "bgr")
+        assert t is first  # one input array, written per frame
+        expected = to_input(to_pixels(frame, pre, "bgr"), inp.shape, inp.dtype, inp.scale, inp.zero_point,
+                            pre.mean, pre.std)
+        assert t.tobytes() == expected.tobytes() and t.dtype == expected.dtype and t.shape == expected.shape
+        raw = clf.invoke(t)
+        assert raw is clf.invoke(t)  # one output array, written per invoke
+        scores = clf.scores(raw)
+        assert not np.shares_memory(scores, raw)  # scores outlive the next invoke
+
+
+def test_float_model_without_normalisation_refuses_to_preprocess(tiny_models):
+    clf = Classifier(tiny_models["float"], require_normalisation=False)
+    with pytest.raises(ValueError, match="--mean"):
+        clf.preprocess(np.zeros((16, 16, 3), np.uint8))
 
 
 def test_float_model_needs_normalisation(tiny_models):
