@@ -281,3 +281,74 @@ def embed_record(data: bytes, record, name: str = "<model>") -> bytes:
     builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return bytes(builder.Output())
+
+
+def embed_support_metadata(data: bytes, labels: list[str], mean: list[float], std: list[float],
+                           label_file: str = "labels.txt", name: str = "<model>") -> bytes:
+    """Return a copy of a .tflite model carrying TFLite Support metadata the way published classifiers do: a
+    ``TFLITE_METADATA`` entry holding a ``ModelMetadata`` flatbuffer (input ``NormalizationOptions`` mean/std,
+    output ``TENSOR_AXIS_LABELS`` file) and the label file in a zip archive appended to the model. Field slots
+    follow tflite-support's ``metadata_schema.fbs``; :func:`read_metadata` reads it back.
+
+    Args:
+        data: the model's bytes.
+        labels: class labels by output index (one per line in ``label_file``).
+        mean, std: the input's normalisation in pixel units, ``real = (pixel - mean) / std``, one value or one per
+            channel.
+    Returns:
+        the new model's bytes.
+    Raises:
+        ModelError: ``data`` is not a TFLite flatbuffer.
+    """
+    import flatbuffers
+
+    check_tflite(data, name)
+    b = flatbuffers.Builder(0)
+
+    def table(fields):  # fields: [(slot, kind, value)]
+        b.StartObject(8)
+        for slot, kind, value in fields:
+            {"off": b.PrependUOffsetTRelativeSlot, "u8": b.PrependUint8Slot,
+             "i8": b.PrependInt8Slot}[kind](slot, value, 0)
+        return b.EndObject()
+
+    def vector_of(offsets):
+        b.StartVector(4, len(offsets), 4)
+        for o in reversed(offsets):
+            b.PrependUOffsetTRelative(o)
+        return b.EndVector()
+
+    def floats(values):
+        b.StartVector(4, len(values), 4)
+        for v in reversed(values):
+            b.PrependFloat32(v)
+        return b.EndVector()
+
+    af = table([(0, "off", b.CreateString(label_file)), (2, "i8", _TENSOR_AXIS_LABELS)])  # AssociatedFile
+    out_tm = table([(6, "off", vector_of([af]))])  # TensorMetadata.associated_files
+    m, s = floats(list(mean)), floats(list(std))
+    norm = table([(0, "off", m), (1, "off", s)])  # NormalizationOptions
+    pu = table([(0, "u8", _NORMALIZATION_OPTIONS), (1, "off", norm)])  # ProcessUnit
+    in_tm = table([(4, "off", vector_of([pu]))])  # TensorMetadata.process_units
+    sg = table([(2, "off", vector_of([in_tm])), (3, "off", vector_of([out_tm]))])  # SubGraphMetadata
+    mm = table([(3, "off", vector_of([sg]))])  # ModelMetadata.subgraph_metadata
+    b.Finish(mm, file_identifier=b"M001")
+    payload = bytes(b.Output())
+
+    schema = _schema()
+    obj = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    buf = schema.BufferT()
+    buf.data = list(payload)
+    obj.buffers = [*(obj.buffers or []), buf]
+    entry = schema.MetadataT()
+    entry.name = SUPPORT_METADATA_NAME
+    entry.buffer = len(obj.buffers) - 1
+    kept = [e for e in (obj.metadata or []) if (e.name or b"") not in (SUPPORT_METADATA_NAME,
+                                                                       SUPPORT_METADATA_NAME.encode())]
+    obj.metadata = [*kept, entry]
+    fb = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    fb.Finish(obj.Pack(fb), file_identifier=TFLITE_IDENTIFIER)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr(label_file, "\n".join(labels) + "\n")
+    return bytes(fb.Output()) + zipped.getvalue()

@@ -79,58 +79,7 @@ def vector_input_model() -> bytes:
 
 def with_support_metadata(model: bytes, labels: list[str], mean: list[float], std: list[float],
                           label_file: str = "labels.txt") -> bytes:
-    """Attach TFLite Support metadata the way published models carry it: a ``TFLITE_METADATA`` entry holding a
-    ``ModelMetadata`` flatbuffer (input NormalizationOptions, output TENSOR_AXIS_LABELS file) and the label file in
-    a zip appended to the model. Field slots follow tflite-support's ``metadata_schema.fbs``."""
-    import io
-    import zipfile
+    """TFLite Support metadata the way published models carry it (see :func:`edgecnn.metadata.embed_support_metadata`)."""
+    from edgecnn.metadata import embed_support_metadata
 
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    b = flatbuffers.Builder(0)
-
-    def table(fields):  # fields: [(slot, kind, value)]
-        b.StartObject(8)
-        for slot, kind, value in fields:
-            {"off": b.PrependUOffsetTRelativeSlot, "u8": b.PrependUint8Slot,
-             "i8": b.PrependInt8Slot}[kind](slot, value, 0)
-        return b.EndObject()
-
-    def vector_of(offsets):
-        b.StartVector(4, len(offsets), 4)
-        for o in reversed(offsets):
-            b.PrependUOffsetTRelative(o)
-        return b.EndVector()
-
-    def floats(values):
-        b.StartVector(4, len(values), 4)
-        for v in reversed(values):
-            b.PrependFloat32(v)
-        return b.EndVector()
-
-    af = table([(0, "off", b.CreateString(label_file)), (2, "i8", 2)])  # AssociatedFile TENSOR_AXIS_LABELS
-    out_tm = table([(6, "off", vector_of([af]))])  # TensorMetadata.associated_files
-    m, s = floats(mean), floats(std)
-    norm = table([(0, "off", m), (1, "off", s)])  # NormalizationOptions
-    pu = table([(0, "u8", 1), (1, "off", norm)])  # ProcessUnit options_type=NormalizationOptions
-    in_tm = table([(4, "off", vector_of([pu]))])  # TensorMetadata.process_units
-    sg = table([(2, "off", vector_of([in_tm])), (3, "off", vector_of([out_tm]))])  # SubGraphMetadata
-    mm = table([(3, "off", vector_of([sg]))])  # ModelMetadata.subgraph_metadata
-    b.Finish(mm, file_identifier=b"M001")
-    payload = bytes(b.Output())
-
-    obj = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
-    buf = schema.BufferT()
-    buf.data = list(payload)
-    obj.buffers.append(buf)
-    entry = schema.MetadataT()
-    entry.name = "TFLITE_METADATA"
-    entry.buffer = len(obj.buffers) - 1
-    obj.metadata = [*(obj.metadata or []), entry]
-    fb = flatbuffers.Builder(0)
-    fb.Finish(obj.Pack(fb), file_identifier=b"TFL3")
-    zipped = io.BytesIO()
-    with zipfile.ZipFile(zipped, "w") as z:
-        z.writestr(label_file, "\n".join(labels) + "\n")
-    return bytes(fb.Output()) + zipped.getvalue()
+    return embed_support_metadata(model, labels, mean, std, label_file)
