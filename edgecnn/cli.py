@@ -16,6 +16,7 @@ import click
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
 from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_SMOOTH_FRAMES
+from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
 from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
 
@@ -285,6 +286,16 @@ def service_options(f):
                      help="Classify only this region of the frame (pixels, after --rotate); drawn as a rectangle."),
         click.option("--rotate", type=click.Choice(["0", "90", "180", "270"]), default="0", show_default=True,
                      help="Rotate every frame clockwise by this many degrees (a camera mounted sideways)."),
+        click.option("--serve", "serve_address", default=None, metavar="[HOST:]PORT",
+                     help=f"Serve a live web view on HOST (default {DEFAULT_SERVE_HOST}: this device only; 0.0.0.0 "
+                          "serves every network interface) at PORT (0: a free one): / (page), /stream.mjpg (MJPEG), "
+                          "/stats.json (the --json summary so far plus the newest top-k), /healthz (200 or 503)."),
+        click.option("--serve-fps", type=click.FloatRange(min=0.0, min_open=True), default=DEFAULT_SERVE_FPS,
+                     show_default=True, help="Most JPEG frames per second sent to web view clients."),
+        click.option("--max-fps", type=click.FloatRange(min=0.0, min_open=True), default=None,
+                     help="Read at most this many frames per second: saves CPU on a camera (the newest frame is "
+                          "still the one classified); plays a video file or slideshow at about this rate. "
+                          "Default: as fast as frames come."),
         click.option("--print-systemd-unit", is_flag=True,
                      help="Print a systemd unit that runs this command at boot (restart on failure, a dedicated "
                           "user, this working directory) and exit; see docs/raspberry-pi.md."),
@@ -298,6 +309,7 @@ def make_service_options(threshold: float, opts: dict):
     """Pop the :func:`service_options` values out of ``opts`` into :class:`edgecnn.config.ServiceOptions`."""
     from edgecnn.config import EventOptions, ServiceOptions
     from edgecnn.geometry import Roi
+    from edgecnn.serve import parse_address
 
     roi_text, only = opts.pop("roi"), opts.pop("only")
     try:
@@ -308,8 +320,14 @@ def make_service_options(threshold: float, opts: dict):
     if names is not None and not names:
         raise click.BadParameter(f"{only!r}: expected one or more labels, comma-separated", param_hint="--only")
     events = EventOptions(opts.pop("smooth"), opts.pop("hold"), threshold, names)
+    serve = opts.pop("serve_address")
+    try:
+        serve = parse_address(serve, DEFAULT_SERVE_HOST) if serve is not None else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--serve") from None
     return ServiceOptions(rotate=int(opts.pop("rotate")), roi=(roi.x, roi.y, roi.w, roi.h) if roi else None,
-                          events=events, exec_command=opts.pop("exec_command"), exec_timeout_s=opts.pop("exec_timeout"))
+                          events=events, exec_command=opts.pop("exec_command"), exec_timeout_s=opts.pop("exec_timeout"),
+                          serve=serve, serve_fps=opts.pop("serve_fps"), max_fps=opts.pop("max_fps"))
 
 
 def _check_only(service_opts, clf) -> None:
@@ -326,9 +344,15 @@ def _start_service(service_opts, log):
     from edgecnn.service import Service
 
     try:
-        return Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
+        svc = Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--exec") from None
+    except OSError as e:  # --serve: address in use, no such interface
+        host, port = service_opts.serve
+        raise click.BadParameter(f"{host}:{port}: cannot listen ({e.strerror or e})", param_hint="--serve") from None
+    if svc.server is not None:
+        click.echo(f"web view: {svc.server.url}", err=True)
+    return svc
 
 
 @main.command()
@@ -417,13 +441,14 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
         with tqdm(total=total, unit="frame", desc="camera", leave=False, disable=None) as bar:
             result = run_loop(src, svc.classifier(clf), LoopOptions(top_k, threshold, frames, duration), renderer,
                               log, on_frame=lambda _: bar.update(1), sinks=svc.sinks)
+        svc.finish(result)
     except OSError as e:  # --log / --record cannot be written (permissions, disk full, codec)
         raise click.ClickException(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)) from None
     finally:
         for closer in (svc, src, renderer, log):  # the service first: a pending --exec event still runs
             if closer is not None:
                 closer.close()
-    summary = {**result.summary(clf, src.description), "service": svc.counts()}
+    summary = svc.summary(result)
     if as_json:
         _echo_json(summary)
     else:

@@ -317,6 +317,7 @@ class ServiceOptions:
         serve_fps: most JPEG frames per second sent to stream clients.
         mqtt_url: ``mqtt://[user:pass@]host[:port]/topic``; None = no MQTT.
         mqtt_discovery: also publish Home Assistant MQTT discovery.
+        max_fps: most frames read per second (files play at about this rate); None = as fast as they come.
     """
 
     rotate: int = 0
@@ -328,6 +329,7 @@ class ServiceOptions:
     serve_fps: float = DEFAULT_SERVE_FPS
     mqtt_url: str | None = None
     mqtt_discovery: bool = False
+    max_fps: float | None = None
 
     def __post_init__(self) -> None:
         if self.rotate not in (0, 90, 180, 270):
@@ -336,5 +338,7 @@ class ServiceOptions:
             raise ValueError(f"exec timeout is {self.exec_timeout_s}, expected > 0 seconds")
         if not self.serve_fps > 0:
             raise ValueError(f"serve fps is {self.serve_fps}, expected > 0 frames/s")
+        if self.max_fps is not None and not self.max_fps > 0:
+            raise ValueError(f"max fps is {self.max_fps}, expected > 0 frames/s")
         if self.serve is not None and not 0 <= self.serve[1] <= 65535:
             raise ValueError(f"port is {self.serve[1]}, expected 0..65535")

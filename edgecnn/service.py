@@ -18,6 +18,7 @@ from edgecnn.config import ServiceOptions
 from edgecnn.errors import FrameError
 from edgecnn.events import EventDetector, SmoothedClassifier
 from edgecnn.geometry import Roi, rotate
+from edgecnn.serve import FrameServer
 
 
 class RotatedSource:
@@ -37,6 +38,33 @@ class RotatedSource:
         if frame is None:
             return None
         return type(frame)(rotate(frame.image, self.degrees), frame.order, frame.index, frame.t_capture, frame.name)
+
+
+class PacedSource:
+    """A frame source read at most ``fps`` times a second: each read waits for its time slot first.
+
+    On a camera this saves CPU (the newest frame is still the one classified); on a video file or slideshow it
+    plays the file at about that rate instead of as fast as possible (e.g. to try the service on a recording).
+    The wait counts as capture time. Every other attribute is the wrapped source's.
+    """
+
+    def __init__(self, source, fps: float, clock=time.perf_counter, sleep=time.sleep):
+        self.source = source
+        self.period_s = 1.0 / fps
+        self._clock, self._sleep = clock, sleep
+        self._next: float | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def read(self):
+        """The wrapped source's next frame, no sooner than one period after the previous read's slot."""
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = max(now, self._next or now) + self.period_s
+        return self.source.read()
 
 
 class RoiClassifier:
@@ -99,15 +127,26 @@ class Service:
 
             self.exec = ExecHook(options.exec_command, options.exec_timeout_s, warn)
         self.latest_event: dict | None = None
-        self.sinks: list = [self]
+        self._classifier = None
+        self._source_description = None
+        self.server = None
+        if options.serve is not None:
+            self.server = FrameServer(*options.serve, options.serve_fps, self.summary, self.roi, {
+                "rotate": options.rotate, "roi": str(self.roi) if self.roi else None,
+                "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")})
+        self.sinks: list = [self] + ([self.server] if self.server is not None else [])
 
     # ------------------------------------------------------------------ loop plumbing
     def source(self, source):
-        """``source`` with ``--rotate`` applied."""
+        """``source`` with ``--max-fps`` and ``--rotate`` applied."""
+        self._source_description = source.description
+        if self.options.max_fps is not None:
+            source = PacedSource(source, self.options.max_fps)
         return RotatedSource(source, self.options.rotate) if self.options.rotate else source
 
     def classifier(self, classifier):
         """``classifier`` with ``--roi`` and ``--smooth`` applied."""
+        self._classifier = classifier
         if self.roi is not None:
             classifier = RoiClassifier(classifier, self.roi)
         if self.options.events.smooth > 1:
@@ -127,6 +166,16 @@ class Service:
             self.exec.submit(record)
 
     # ------------------------------------------------------------------ reporting and shutdown
+    def summary(self, result) -> dict:
+        """The run's ``--json`` summary (:meth:`edgecnn.loop.LoopResult.summary`) plus ``"service"``
+        (:meth:`counts`); also what ``/stats.json`` serves, so far."""
+        return {**result.summary(self._classifier, self._source_description), "service": self.counts()}
+
+    def finish(self, result) -> None:
+        """The loop has ended with ``result`` (the web view's ``/healthz`` answers 503 from now on)."""
+        if self.server is not None:
+            self.server.ended(result)
+
     def counts(self) -> dict:
         """What the service did so far: ``{"events": n, "last_event": event or None, "exec": {...} (with
         --exec)}``."""
@@ -137,5 +186,7 @@ class Service:
 
     def close(self) -> None:
         """Stop every part (runs a pending ``--exec`` event first)."""
+        if self.server is not None:
+            self.server.close()
         if self.exec is not None:
             self.exec.close()
