@@ -34,7 +34,7 @@ from edgecnn.loop import LoopResult
 BOUNDARY = "frame"
 #: Seconds a stream client may block a write (not reading at all) before it is disconnected.
 CLIENT_TIMEOUT_S = 10.0
-#: Weight of the newest frame in the FPS drawn on the served image (exponential moving average).
+#: Weight of the newest frame in the FPS drawn on the served image (exponential moving average of the period).
 FPS_SMOOTHING = 0.1
 
 
@@ -93,7 +93,7 @@ class FrameServer:
         self.encoded = 0
         self.sent = 0
         self._latest = None  # (frame, top, invoke_ms, fps, result, monotonic time), replaced per frame
-        self._fps: float | None = None
+        self._period: float | None = None
         self._start = time.perf_counter()
         self._ended: LoopResult | None = None
         self._jpeg: bytes | None = None
@@ -121,10 +121,11 @@ class FrameServer:
         now = time.monotonic()
         last = self._latest
         if last is not None and now > last[5]:
-            dt = now - last[5]
-            self._fps = 1 / dt if self._fps is None else (1 - FPS_SMOOTHING) * self._fps + FPS_SMOOTHING / dt
+            dt = now - last[5]  # averaged as a period: an average of 1/dt would let one short gap dominate
+            self._period = dt if self._period is None else (1 - FPS_SMOOTHING) * self._period + FPS_SMOOTHING * dt
         invoke = result.stages_ms["invoke"]
-        self._latest = (frame, top, invoke[-1] if len(invoke) else None, self._fps, result, now)
+        fps = 1 / self._period if self._period else None
+        self._latest = (frame, top, invoke[-1] if len(invoke) else None, fps, result, now)
 
     def ended(self, result: LoopResult) -> None:
         """The loop stopped (``/healthz`` answers 503 from now on, with the reason)."""
