@@ -205,15 +205,27 @@ def classify(model, images, top_k, threshold, as_json, **opts):
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
 @runtime_options
+@click.option("--system", "system", is_flag=True,
+              help="Describe this machine for a bug report instead: board, OS, userland, Python, interpreter, "
+                   "NumPy, OpenCV, CPU features, governor, throttling.")
 @click.option("--json", "as_json", is_flag=True, help="Print the description as one JSON object.")
-def info(model, as_json, **opts):
+def info(model, system, as_json, **opts):
     """What the .tflite MODEL is made of: size, inputs/outputs (shape, dtype, scale, zero_point), operator
     counts, the quantization kind (int8, uint8, int16x8, float16 weights, dynamic-range, int8 with float ops,
     float32; named from the tensors), whether the graph is fully integer (naming any float ops), backend,
     embedded labels and preprocessing.
+
+    With --system (and no MODEL): what this machine is and what edgecnn runs on here; paste it into bug reports.
     """
+    if system:
+        if model is not None:
+            raise click.UsageError("give either MODEL or --system, not both")
+        _info_system(as_json)
+        return
+    if model is None:
+        raise click.UsageError("missing MODEL (or --system to describe this machine)")
     from edgecnn.modelinfo import describe
     from edgecnn.runtime import Classifier
 
@@ -247,6 +259,16 @@ def info(model, as_json, **opts):
     else:
         norm = "raw pixel bytes"
     click.echo(f"preprocess   {p['height']}x{p['width']}x{p['channels']}, {p['resize']}, {norm}")
+
+
+def _info_system(as_json: bool) -> None:
+    from edgecnn.system import system_report, system_text
+
+    r = system_report()
+    if as_json:
+        _echo_json(r)
+    else:
+        click.echo("\n".join(system_text(r)))
 
 
 # ------------------------------------------------------------------------------ device: camera / bench
@@ -402,7 +424,7 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     from tqdm import tqdm
 
     from edgecnn.sources import open_source
-    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, display_available, run_loop
+    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, run_loop, window_problem
     from edgecnn.report import camera_summary_text
     from edgecnn.runtime import Classifier
 
@@ -421,10 +443,10 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     if record is not None and not record.lower().endswith(tuple(Recorder.CODECS)):
         raise click.BadParameter(f"{record}: expected a name ending in {', '.join(Recorder.CODECS)}",
                                  param_hint="--record")
-    window = show is not False and display_available()  # --show, or by default, when a display answers
+    problem = window_problem() if show is not False else "--headless"
+    window = problem is None  # --show, or by default, when a display answers and OpenCV can draw on it
     if show and not window:
-        click.echo(f"Warning: --show but no reachable display (DISPLAY={os.environ.get('DISPLAY', '')!r}, "
-                   f"WAYLAND_DISPLAY={os.environ.get('WAYLAND_DISPLAY', '')!r}): running headless", err=True)
+        click.echo(f"Warning: --show but {problem}: running headless", err=True)
     clf = Classifier(model, make_options(**opts))
     warn_runtime_notes(clf)
     _check_only(service_opts, clf)

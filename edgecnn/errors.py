@@ -56,3 +56,7 @@ class QualityGateError(EdgecnnError, RuntimeError):
 
 class FrameError(EdgecnnError, ValueError):
     """A camera frame does not fit an option (a ``--roi`` that lies outside the frame)."""
+
+
+class DependencyError(EdgecnnError, RuntimeError):
+    """A package or system library edgecnn needs (OpenCV, libGL, ...) cannot be imported or loaded."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgecnn.opencv import import_cv2
+
 #: Clockwise rotations ``--rotate`` accepts, in degrees.
 ROTATIONS = (0, 90, 180, 270)
 
@@ -24,8 +26,7 @@ def rotate(image: np.ndarray, degrees: int) -> np.ndarray:
     Raises:
         ValueError: another angle.
     """
-    import cv2
-
+    cv2 = import_cv2()
     codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     if degrees == 0:
         return image

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edgecnn.config import CAMERA_MAX_FAILURES as MAX_FAILURES
 from edgecnn.config import DEFAULT_RECORD_FPS, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from edgecnn.opencv import has_gui, import_cv2
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import latency_stats
 
@@ -64,6 +65,19 @@ def display_available(env: dict | None = None) -> bool:
     except OSError:
         return False
     return True
+
+
+def window_problem(env: dict | None = None) -> str | None:
+    """Why an OpenCV window cannot open here (no reachable display, see :func:`display_available`; or an OpenCV
+    built without a GUI, such as ``opencv-python-headless``), or None when it can."""
+    env = os.environ if env is None else env
+    if not display_available(env):
+        return (f"no reachable display (DISPLAY={env.get('DISPLAY', '')!r}, "
+                f"WAYLAND_DISPLAY={env.get('WAYLAND_DISPLAY', '')!r})")
+    if not has_gui(import_cv2()):
+        return ("this OpenCV has no GUI (opencv-python-headless); for a window use opencv-python or apt's "
+                "python3-opencv instead")
+    return None
 
 
 @dataclass(frozen=True)
@@ -206,7 +220,7 @@ class Recorder:
 
     def write(self, image) -> None:
         """Append an (H, W, 3) uint8 BGR image."""
-        import cv2
+        cv2 = import_cv2()
 
         if self._writer is None:
             fd, self._tmp = tempfile.mkstemp(suffix=self.path.suffix, prefix=f".{self.path.stem}.",
@@ -245,7 +259,7 @@ class Renderer:
         self.recorder = recorder
         self.roi = roi
         if window:
-            import cv2
+            cv2 = import_cv2()
 
             cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_AUTOSIZE)
 
@@ -261,7 +275,7 @@ class Renderer:
         if self.recorder is not None:
             self.recorder.write(image)
         if self.window:
-            import cv2
+            cv2 = import_cv2()
 
             cv2.imshow(WINDOW_NAME, image)
             return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)
@@ -271,7 +285,7 @@ class Renderer:
         if self.recorder is not None:
             self.recorder.close()
         if self.window:
-            import cv2
+            cv2 = import_cv2()
 
             cv2.destroyAllWindows()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgecnn.opencv import import_cv2
+
 #: Frames smaller than this height (pixels) are enlarged (nearest neighbour) before drawing, so text stays legible
 #: on tiny slideshow images such as 28x28 Fashion-MNIST.
 MIN_DISPLAY_HEIGHT = 360
@@ -15,12 +17,6 @@ TEXT_COLOUR = (255, 255, 255)
 BEST_COLOUR = (80, 220, 80)
 PANEL_COLOUR = (0, 0, 0)
 PANEL_ALPHA = 0.55
-
-
-def _cv2():
-    import cv2
-
-    return cv2
 
 
 def to_bgr(image: np.ndarray, order: str) -> np.ndarray:
@@ -33,7 +29,7 @@ def to_bgr(image: np.ndarray, order: str) -> np.ndarray:
     Returns:
         (H, W, 3) uint8 BGR, a new contiguous array (drawing never touches the source frame).
     """
-    cv2 = _cv2()
+    cv2 = import_cv2()
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
     rgb3 = image[:, :, :3]
@@ -47,7 +43,7 @@ def enlarge(image: np.ndarray, min_height: int = MIN_DISPLAY_HEIGHT) -> np.ndarr
     if h >= min_height:
         return image
     f = -(-min_height // h)
-    cv2 = _cv2()
+    cv2 = import_cv2()
     return cv2.resize(image, (image.shape[1] * f, h * f), interpolation=cv2.INTER_NEAREST)
 
 
@@ -68,7 +64,7 @@ def draw_overlay(image: np.ndarray, top: list, fps: float | None, invoke_ms: flo
     Returns:
         ``image``.
     """
-    cv2 = _cv2()
+    cv2 = import_cv2()
     h, w = image.shape[:2]
     scale = max(0.4, min(1.2, h / 600))
     thick = 1 if scale < 0.8 else 2
@@ -113,5 +109,5 @@ def annotate(image: np.ndarray, order: str, top: list, fps: float | None, invoke
         f = out.shape[0] / image.shape[0]
         x0, y0 = int(roi.x * f), int(roi.y * f)
         x1, y1 = int((roi.x + roi.w) * f) - 1, int((roi.y + roi.h) * f) - 1
-        _cv2().rectangle(out, (x0, y0), (x1, y1), ROI_COLOUR, max(1, out.shape[0] // 240))
+        import_cv2().rectangle(out, (x0, y0), (x1, y1), ROI_COLOUR, max(1, out.shape[0] // 240))
     return draw_overlay(out, top, fps, invoke_ms)

@@ -18,15 +18,10 @@ import numpy as np
 
 from edgecnn.config import LETTERBOX_FILL, Preprocessing
 from edgecnn.errors import ImageError
+from edgecnn.opencv import import_cv2
 
 _INT_RANGE = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
               np.dtype(np.int16): (-32768, 32767), np.dtype(np.int32): (-(2**31), 2**31 - 1)}
-
-
-def _cv2():
-    import cv2  # deferred: keeps `edgecnn --help` fast
-
-    return cv2
 
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -43,7 +38,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         ImageError: empty data, data OpenCV cannot decode, or a header claiming more pixels than OpenCV allows
             (``CV_IO_MAX_IMAGE_PIXELS``, 2^30 by default).
     """
-    cv2 = _cv2()
+    cv2 = import_cv2()
     if len(data) == 0:
         raise ImageError(f"{name}: empty file (0 bytes), expected an image")
     # IMREAD_COLOR applies the EXIF orientation tag and drops alpha (OpenCV imgcodecs documentation).
@@ -84,7 +79,7 @@ def crop_box(height: int, width: int, out_h: int, out_w: int) -> tuple[int, int,
 
 
 def _resize_to(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    cv2 = _cv2()
+    cv2 = import_cv2()
     h, w = image.shape[:2]
     if (h, w) == (out_h, out_w):
         return image
@@ -144,7 +139,7 @@ def convert_channels(image: np.ndarray, channels: int, order: str = "rgb") -> np
     Raises:
         ValueError: unsupported shape, channel count or order.
     """
-    cv2 = _cv2()
+    cv2 = import_cv2()
     if order not in ("rgb", "bgr"):
         raise ValueError(f"channel order is {order!r}, expected 'rgb' or 'bgr'")
     if image.ndim == 2:
@@ -322,7 +317,7 @@ def apply_input_table(pixels: np.ndarray, table: np.ndarray | None, out: np.ndar
         return out
     if table.dtype != out.dtype:
         raise ValueError(f"input array dtype is {out.dtype}, the table's is {table.dtype}")
-    res = _cv2().LUT(np.ascontiguousarray(pixels), table, dst=dst)
+    res = import_cv2().LUT(np.ascontiguousarray(pixels), table, dst=dst)
     if not np.shares_memory(res, out):  # OpenCV allocated instead of writing into dst
         np.copyto(dst, res.reshape(dst.shape))
     return out

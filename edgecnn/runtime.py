@@ -18,6 +18,7 @@ import numpy as np
 from edgecnn.config import (BACKEND_PIP, BACKENDS, DEFAULT_RESIZE, DEFAULT_THRESHOLD, DEFAULT_TOP_K,
                             PROBABILITY_SUM_TOLERANCE, Preprocessing, RuntimeOptions, default_threads)
 from edgecnn.errors import BackendError, LabelsError, ModelError
+from edgecnn.install import INTERPRETER_EXTRAS, interpreter_advice, userland
 from edgecnn.labels import fit_labels, is_one_based, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
 from edgecnn.modelinfo import FLEX_PREFIX, TensorInfo, custom_ops, output_activation
@@ -60,7 +61,8 @@ def load_backend(name: str | None = None) -> Backend:
     """Import the interpreter package ``name``, or the first of :data:`edgecnn.config.BACKENDS` that imports.
 
     Raises:
-        BackendError: none imports; the message lists each package tried, its error and the pip package to install.
+        BackendError: none imports; the message lists each package tried with its error, and what to install on
+            this userland (:func:`edgecnn.install.interpreter_advice`).
     """
     names = [name] if name else list(BACKENDS)
     failures = []
@@ -68,8 +70,13 @@ def load_backend(name: str | None = None) -> Backend:
         try:
             return _import_backend(n)
         except ImportError as e:
-            failures.append(f"{n} ({e}; pip install {BACKEND_PIP.get(n, n)})")
-    raise BackendError("no TFLite interpreter could be imported: tried " + "; ".join(failures))
+            failures.append(f"{n} ({e})")
+    advice = interpreter_advice(userland())
+    if name and name in INTERPRETER_EXTRAS:
+        advice = f"pip install 'edgecnn[{INTERPRETER_EXTRAS[name]}]'"
+    elif name:
+        advice = f"pip install {BACKEND_PIP.get(name, name)}"
+    raise BackendError("no TFLite interpreter could be imported: tried " + "; ".join(failures) + "; " + advice)
 
 
 # ----------------------------------------------------------------------------------------------- scores

@@ -29,6 +29,7 @@ from importlib import resources
 
 from edgecnn.config import SERVE_JPEG_QUALITY, SERVE_STALE_S, SERVE_STATS_MAX_AGE_S
 from edgecnn.loop import LoopResult
+from edgecnn.opencv import import_cv2
 
 #: Multipart boundary of ``/stream.mjpg``.
 BOUNDARY = "frame"
@@ -135,7 +136,7 @@ class FrameServer:
     def _encode_loop(self) -> None:
         from edgecnn.overlay import annotate
 
-        import cv2
+        cv2 = import_cv2()
 
         encoded_item = None
         next_slot = time.monotonic()

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgecnn.config import CAMERA_READ_TIMEOUT_S as READ_TIMEOUT_S
 from edgecnn.errors import ImageError, SourceError
+from edgecnn.opencv import import_cv2, quiet_logs
 
 #: Seconds the reader thread sleeps after a failed capture before trying again (keeps a dead camera from
 #: spinning a core).
@@ -59,12 +60,6 @@ class Frame:
     name: str | None = None
 
 
-def _cv2():
-    import cv2  # deferred: keeps `edgecnn --help` fast
-
-    return cv2
-
-
 # ----------------------------------------------------------------------------------------------- sources
 class OpenCVSource:
     """A cv2.VideoCapture: camera index, video file or network stream. Frames are (H, W, 3) uint8 BGR.
@@ -77,16 +72,12 @@ class OpenCVSource:
     """
 
     def __init__(self, target: int | str, live: bool):
-        cv2 = _cv2()
+        cv2 = import_cv2()
         self.live = live
         self.is_camera_index = isinstance(target, int)
         self.description = f"camera {target}" if self.is_camera_index else str(target)
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we report failure in one line below
-        try:
+        with quiet_logs(cv2):  # we report failure in one line below
             self.cap = cv2.VideoCapture(target)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
         if not self.cap.isOpened():
             self.cap.release()
             raise SourceError(f"{self.description}: cannot open (expected {SOURCE_KINDS})")

@@ -7,6 +7,7 @@ import pytest
 
 from edgecnn.config import Preprocessing, RuntimeOptions
 from edgecnn.errors import BackendError, LabelsError, ModelError
+from edgecnn.install import interpreter_advice, userland
 from edgecnn.metadata import embed_metadata, read_metadata
 from edgecnn.modelinfo import float_ops, operator_counts
 from edgecnn.preprocess import to_input, to_pixels
@@ -154,10 +155,13 @@ def test_backend_choice(monkeypatch):
         monkeypatch.setitem(sys.modules, mod, None)  # makes `import mod` raise ImportError
     with pytest.raises(BackendError) as e:
         load_backend()
-    for pip in ("pip install ai-edge-litert", "pip install tflite-runtime", "pip install tensorflow"):
-        assert pip in str(e.value)
-    with pytest.raises(BackendError, match="tried tflite_runtime .*pip install tflite-runtime"):
+    for name in ("ai_edge_litert", "tflite_runtime", "tensorflow"):
+        assert f"tried {name}" in str(e.value) or f"; {name} (" in str(e.value)
+    assert interpreter_advice(userland()) in str(e.value)  # what to install on this userland, see test_install.py
+    with pytest.raises(BackendError, match=r"tried tflite_runtime .*pip install 'edgecnn\[tflite-runtime\]'"):
         load_backend("tflite_runtime")
+    with pytest.raises(BackendError, match="tried tensorflow .*pip install tensorflow"):
+        load_backend("tensorflow")
 
 
 def test_modelinfo_float_ops(tiny_models):
