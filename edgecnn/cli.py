@@ -16,7 +16,7 @@ import click
 from edgecnn import __version__
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
 from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_SMOOTH_FRAMES
-from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST
+from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST, MQTT_ENV_PASSWORD, MQTT_ENV_USERNAME
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
 from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
 
@@ -314,6 +314,14 @@ def service_options(f):
                           "/stats.json (the --json summary so far plus the newest top-k), /healthz (200 or 503)."),
         click.option("--serve-fps", type=click.FloatRange(min=0.0, min_open=True), default=DEFAULT_SERVE_FPS,
                      show_default=True, help="Most JPEG frames per second sent to web view clients."),
+        click.option("--mqtt", "mqtt_url", default=None, metavar="URL",
+                     help="Publish events to mqtt://[user:pass@]host[:port]/topic (or mqtts://): TOPIC/event per "
+                          "event, TOPIC/state retained, TOPIC/status online/offline (retained, also the last will). "
+                          f"Credentials: from the URL or ${MQTT_ENV_USERNAME} / ${MQTT_ENV_PASSWORD}; never printed. "
+                          "Needs edgecnn[mqtt]."),
+        click.option("--mqtt-discovery", is_flag=True,
+                     help="Also publish Home Assistant MQTT discovery, so a class and a score sensor appear by "
+                          "themselves."),
         click.option("--max-fps", type=click.FloatRange(min=0.0, min_open=True), default=None,
                      help="Read at most this many frames per second: saves CPU on a camera (the newest frame is "
                           "still the one classified); plays a video file or slideshow at about this rate. "
@@ -331,6 +339,7 @@ def make_service_options(threshold: float, opts: dict):
     """Pop the :func:`service_options` values out of ``opts`` into :class:`edgecnn.config.ServiceOptions`."""
     from edgecnn.config import EventOptions, ServiceOptions
     from edgecnn.geometry import Roi
+    from edgecnn.mqtt import parse_url
     from edgecnn.serve import parse_address
 
     roi_text, only = opts.pop("roi"), opts.pop("only")
@@ -342,6 +351,14 @@ def make_service_options(threshold: float, opts: dict):
     if names is not None and not names:
         raise click.BadParameter(f"{only!r}: expected one or more labels, comma-separated", param_hint="--only")
     events = EventOptions(opts.pop("smooth"), opts.pop("hold"), threshold, names)
+    mqtt_url, discovery = opts.pop("mqtt_url"), opts.pop("mqtt_discovery")
+    if mqtt_url is not None:
+        try:
+            parse_url(mqtt_url)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--mqtt") from None
+    elif discovery:
+        raise click.UsageError("--mqtt-discovery needs --mqtt")
     serve = opts.pop("serve_address")
     try:
         serve = parse_address(serve, DEFAULT_SERVE_HOST) if serve is not None else None
@@ -349,7 +366,8 @@ def make_service_options(threshold: float, opts: dict):
         raise click.BadParameter(str(e), param_hint="--serve") from None
     return ServiceOptions(rotate=int(opts.pop("rotate")), roi=(roi.x, roi.y, roi.w, roi.h) if roi else None,
                           events=events, exec_command=opts.pop("exec_command"), exec_timeout_s=opts.pop("exec_timeout"),
-                          serve=serve, serve_fps=opts.pop("serve_fps"), max_fps=opts.pop("max_fps"))
+                          serve=serve, serve_fps=opts.pop("serve_fps"), max_fps=opts.pop("max_fps"),
+                          mqtt_url=mqtt_url, mqtt_discovery=discovery)
 
 
 def _check_only(service_opts, clf) -> None:
@@ -362,11 +380,11 @@ def _check_only(service_opts, clf) -> None:
             raise click.BadParameter(str(e), param_hint="--only") from None
 
 
-def _start_service(service_opts, log):
+def _start_service(service_opts, log, model: str):
     from edgecnn.service import Service
 
     try:
-        svc = Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
+        svc = Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True), model=model)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--exec") from None
     except OSError as e:  # --serve: address in use, no such interface
@@ -454,7 +472,7 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     log = renderer = svc = None
     try:
         log = FrameLog(log_path) if log_path else None
-        svc = _start_service(service_opts, log)
+        svc = _start_service(service_opts, log, model)
         src = svc.source(src)
         renderer = Renderer(window, Recorder(record, src.fps) if record else None, svc.roi)
         total = frames or getattr(src, "frame_count", None) or None

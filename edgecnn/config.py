@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 #: Resize rules understood by :func:`edgecnn.preprocess.resize`.
 #: ``center-crop``: crop the largest centred region with the model's aspect ratio, then resize (default for photos
@@ -327,7 +327,7 @@ class ServiceOptions:
     exec_timeout_s: float = DEFAULT_EXEC_TIMEOUT_S
     serve: tuple[str, int] | None = None
     serve_fps: float = DEFAULT_SERVE_FPS
-    mqtt_url: str | None = None
+    mqtt_url: str | None = field(default=None, repr=False)  # may hold credentials: never printed
     mqtt_discovery: bool = False
     max_fps: float | None = None
 

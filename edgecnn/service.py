@@ -111,11 +111,15 @@ class Service:
         options: :class:`edgecnn.config.ServiceOptions`.
         log: the run's :class:`edgecnn.loop.FrameLog` (events are written to it too), or None.
         warn: called with one line of text about a problem a part ran into (from any thread); None = silent.
+        model: the model path (named in MQTT discovery).
     Raises:
-        ValueError: an ``--exec`` command that cannot run (see :func:`edgecnn.exechook.split_command`).
+        ValueError: an ``--exec`` command that cannot run (see :func:`edgecnn.exechook.split_command`), or a bad
+            ``--mqtt`` URL.
+        OSError: the ``--serve`` address cannot be bound.
+        EdgecnnError: ``--mqtt`` without paho-mqtt installed.
     """
 
-    def __init__(self, options: ServiceOptions = ServiceOptions(), log=None, warn=None):
+    def __init__(self, options: ServiceOptions = ServiceOptions(), log=None, warn=None, model: str = ""):
         self.options = options
         self.roi = Roi(*options.roi) if options.roi is not None else None
         self.log = log
@@ -134,6 +138,11 @@ class Service:
             self.server = FrameServer(*options.serve, options.serve_fps, self.summary, self.roi, {
                 "rotate": options.rotate, "roi": str(self.roi) if self.roi else None,
                 "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")})
+        self.mqtt = None
+        if options.mqtt_url is not None:
+            from edgecnn.mqtt import MqttPublisher, parse_url
+
+            self.mqtt = MqttPublisher(parse_url(options.mqtt_url), model, options.mqtt_discovery, warn)
         self.sinks: list = [self] + ([self.server] if self.server is not None else [])
 
     # ------------------------------------------------------------------ loop plumbing
@@ -164,6 +173,8 @@ class Service:
             self.log.write_event(record)
         if self.exec is not None:
             self.exec.submit(record)
+        if self.mqtt is not None:
+            self.mqtt.publish_event(record)
 
     # ------------------------------------------------------------------ reporting and shutdown
     def summary(self, result) -> dict:
@@ -177,16 +188,20 @@ class Service:
             self.server.ended(result)
 
     def counts(self) -> dict:
-        """What the service did so far: ``{"events": n, "last_event": event or None, "exec": {...} (with
-        --exec)}``."""
+        """What the service did so far: ``{"events": n, "last_event": event or None, "exec": {...} (with --exec),
+        "mqtt": {...} (with --mqtt)}``."""
         out = {"events": self.detector.events, "last_event": self.latest_event}
         if self.exec is not None:
             out["exec"] = self.exec.counts()
+        if self.mqtt is not None:
+            out["mqtt"] = self.mqtt.counts()
         return out
 
     def close(self) -> None:
         """Stop every part (runs a pending ``--exec`` event first)."""
         if self.server is not None:
             self.server.close()
+        if self.mqtt is not None:
+            self.mqtt.close()
         if self.exec is not None:
             self.exec.close()
