@@ -405,9 +405,12 @@ def test_camera_and_bench_help():
         assert r.exit_code == 0 and "ms" in r.output
 
 
-def test_camera_frame_shrink_stays_an_area_average():
-    """A 640x480 frame centre-cropped to 28x28 (shrunk through 2x2 block means first, for speed) stays within a
-    few grey levels of one direct INTER_AREA resize on a smooth, real-looking image."""
+@pytest.mark.parametrize("size", [28, 96, 224])
+def test_camera_frame_shrink_stays_an_area_average(size):
+    """A 640x480 frame centre-cropped to a model's size (halved by 2x2 block means, then INTER_LINEAR for the last
+    factor below 2, for speed) stays within a few grey levels of one direct INTER_AREA resize on a smooth,
+    real-looking image, and averages a 1-pixel checkerboard to flat grey as an area average does, where a direct
+    INTER_LINEAR aliases it into stripes."""
     import cv2
 
     from edgecnn.config import Preprocessing
@@ -416,10 +419,15 @@ def test_camera_frame_shrink_stays_an_area_average():
     yy, xx = np.mgrid[0:480, 0:640]
     frame = (127 + 60 * np.sin(xx / 37.0) + 60 * np.cos(yy / 23.0)).astype(np.uint8)
     frame = np.dstack([frame, frame // 2, 255 - frame])
-    got = to_pixels(frame, Preprocessing(28, 28, 3, resize="center-crop"), order="bgr")
-    direct = cv2.resize(frame[:, 80:560], (28, 28), interpolation=cv2.INTER_AREA)[:, :, ::-1]
-    assert got.shape == (28, 28, 3)
-    assert np.abs(got.astype(int) - direct).max() <= 3
+    got = to_pixels(frame, Preprocessing(size, size, 3, resize="center-crop"), order="bgr").astype(int)
+    direct = cv2.resize(frame[:, 80:560], (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    assert got.shape == (size, size, 3)
+    assert np.abs(got - direct).mean() <= 1.5 and np.abs(got - direct).max() <= 6
+    board = ((xx + yy) % 2 * 255).astype(np.uint8)
+    flat = to_pixels(board, Preprocessing(size, size, 1, resize="center-crop"))
+    assert flat.min() >= 126 and flat.max() <= 129
+    aliased = cv2.resize(board[:, 80:560], (size, size), interpolation=cv2.INTER_LINEAR)
+    assert aliased.max() - aliased.min() > 100
 
 
 def test_stream_that_ends_is_a_failed_source_with_the_frames_so_far(tmp_path):

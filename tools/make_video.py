@@ -15,6 +15,11 @@ and centred on a black frame (so a centre crop of the frame gives the image back
 would), written with OpenCV's VideoWriter (mp4v for .mp4, MJPG for .avi). Next to the video it writes
 ``<name>.labels.csv`` with one row per frame: ``frame,label,name``.
 
+``--photos DIR`` takes colour photos instead: the test split of a flowers5-style folder ``DIR/<class>/NNNN.jpg``
+(photos whose number is divisible by 5; classes numbered in sorted folder order, as ``edgecnn train`` does), each
+centre-cropped to 4:3 and enlarged to fill the whole frame (INTER_CUBIC), as a camera filling its view with the
+subject.
+
 ``score`` joins a camera log (one JSON object per frame, ``"frame"`` = index in the source) with that file and
 prints top-1 / top-k accuracy over the frames that were classified.
 
@@ -84,6 +89,33 @@ def compose(image: np.ndarray, size: tuple[int, int] = FRAME_SIZE, fit: str = "c
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
+def photo_frame(rgb: np.ndarray, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """An (h, w, 3) uint8 RGB photo -> (H, W, 3) uint8 BGR frame of ``size`` = (W, H): centre-cropped to the
+    frame's aspect ratio and enlarged to fill it (INTER_CUBIC)."""
+    import cv2
+
+    from edgecnn.preprocess import crop_box
+
+    w, h = size
+    top, left, bh, bw = crop_box(*rgb.shape[:2], h, w)
+    frame = cv2.resize(rgb[top:top + bh, left:left + bw], (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+
+
+def test_photos(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+    """The test split of a flowers5-style folder (photo number divisible by 5): (paths, labels, class names)."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((root / c).glob("*.jpg")):
+            if f.stem.isdigit() and int(f.stem) % 5 == 0:
+                paths.append(f)
+                labels.append(i)
+    if not paths:
+        raise click.ClickException(f"{root}: no test photos (expected <class>/NNNN.jpg with NNNN divisible by 5)")
+    return paths, np.array(labels), classes
+
+
 @click.group()
 def cli():
     """Labelled demo videos from real test images, and scoring camera logs against them."""
@@ -91,7 +123,7 @@ def cli():
 
 @cli.command()
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--idx", "idx_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+@click.option("--idx", "idx_dir", type=click.Path(file_okay=False, path_type=Path),
               default=FASHION_MNIST_DIR, show_default=True, help="Folder with the IDX test files (optionally .gz).")
 @click.option("--count", type=click.IntRange(min=1), default=200, show_default=True, help="Images in the video.")
 @click.option("--hold", type=click.IntRange(min=1), default=3, show_default=True,
@@ -99,10 +131,13 @@ def cli():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the image choice and order.")
 @click.option("--fit", type=click.Choice(["center-crop", "stretch"]), default="center-crop", show_default=True,
               help="Image layout in the frame (see the module docstring).")
+@click.option("--photos", "photo_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Use the test photos of this flowers5-style folder instead of IDX images (see the docstring).")
 @click.option("--fashion/--numbers", default=True, show_default=True,
               help="Name the classes as Fashion-MNIST's (T-shirt/top, ...) or by their numbers.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUT and its labels file.")
-def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, fashion: bool, overwrite: bool):
+def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, photo_dir: Path | None, fashion: bool,
+         overwrite: bool):
     """Write the video OUT (.mp4 or .avi) and OUT's .labels.csv."""
     import cv2
     from tqdm import tqdm
@@ -114,10 +149,18 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, f
         if p.exists() and not overwrite:
             raise click.BadParameter(f"{p} exists; pass --overwrite to replace it", param_hint="OUT")
     out.parent.mkdir(parents=True, exist_ok=True)
-    images = parse_idx_images(_read_idx(idx_dir, "t10k-images-idx3-ubyte"), str(idx_dir))
-    labels = parse_idx_labels(_read_idx(idx_dir, "t10k-labels-idx1-ubyte"), str(idx_dir))
-    names = list(FASHION_MNIST_LABELS) if fashion and labels.max() < len(FASHION_MNIST_LABELS) else None
-    chosen = pick(labels, count, seed)
+    if photo_dir is not None:
+        from edgecnn.preprocess import read_image
+
+        paths, labels, names = test_photos(photo_dir)
+        chosen = pick(labels, count, seed)
+        frame_of = {int(i): photo_frame(read_image(paths[i])) for i in chosen}.__getitem__
+    else:
+        images = parse_idx_images(_read_idx(idx_dir, "t10k-images-idx3-ubyte"), str(idx_dir))
+        labels = parse_idx_labels(_read_idx(idx_dir, "t10k-labels-idx1-ubyte"), str(idx_dir))
+        names = list(FASHION_MNIST_LABELS) if fashion and labels.max() < len(FASHION_MNIST_LABELS) else None
+        chosen = pick(labels, count, seed)
+        frame_of = lambda i: compose(images[i], FRAME_SIZE, fit)  # noqa: E731
 
     fd, tmp = tempfile.mkstemp(suffix=out.suffix, prefix=f".{out.stem}.", dir=out.parent)
     os.close(fd)
@@ -127,7 +170,7 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, f
         if not w.isOpened():
             raise click.ClickException(f"{out}: OpenCV cannot write this format here")
         for i in tqdm(chosen, desc="frames", unit="img", leave=False, disable=None):
-            frame = compose(images[i], FRAME_SIZE, fit)
+            frame = frame_of(int(i))
             for _ in range(hold):
                 rows.append((len(rows), int(labels[i]), names[labels[i]] if names else str(labels[i])))
                 w.write(frame)
@@ -145,7 +188,7 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, f
             os.unlink(tmp)
     click.echo(f"{out}: {len(rows)} frames ({len(chosen)} test images x {hold}), {FRAME_SIZE[0]}x{FRAME_SIZE[1]} "
                f"at {FPS:g} fps; labels in {truth}")
-    if fit == "center-crop":
+    if fit == "center-crop" and photo_dir is None:
         click.echo("each image is a centred square: the camera needs the center-crop resize rule (the default that "
                    "edgecnn models record; pass --resize center-crop to a model that records stretch)", err=True)
 
@@ -165,7 +208,7 @@ def score(log: Path, truth: Path, as_json: bool):
             rec = json.loads(line)
         except json.JSONDecodeError:
             raise click.ClickException(f"{log}:{line_no}: not a JSON line") from None
-        if rec["frame"] not in want:
+        if "top" not in rec or rec.get("frame") not in want:  # event lines ("event": ...) carry no ranking
             continue
         got = [p["index"] for p in rec["top"]]
         k = max(k, len(got))
