@@ -34,10 +34,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 from edgecnn.config import RuntimeOptions  # noqa: E402
 from edgecnn.preprocess import _resize_to, crop_box, read_image  # noqa: E402
 from edgecnn.runtime import Classifier  # noqa: E402
+from make_video import photo_frame, test_photos  # noqa: E402
 
 DATA = Path("/work/shared/data/flowers5")
 FRAMES = {"640x480": (480, 640), "1280x720": (720, 1280)}
@@ -69,22 +71,15 @@ CANDIDATES = {
 }
 
 
-def test_photos(data: Path) -> tuple[list[np.ndarray], np.ndarray]:
-    """flowers5's test split (number divisible by 5): RGB photos and class indices (sorted class folders)."""
-    classes = sorted(p.name for p in data.iterdir() if p.is_dir())
-    photos, labels = [], []
-    for i, c in enumerate(classes):
-        for f in sorted((data / c).glob("*.jpg")):
-            if int(f.stem) % 5 == 0:
-                photos.append(read_image(f))
-                labels.append(i)
-    return photos, np.array(labels)
+def load_test_photos(data: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """flowers5's test split (tools/make_video.py's rule): RGB photos and class indices."""
+    paths, labels, _ = test_photos(data)
+    return [read_image(p) for p in paths], labels
 
 
 def camera_frame(photo: np.ndarray, fh: int, fw: int) -> np.ndarray:
-    """The photo filling an (fh, fw) frame: centre-cropped to its aspect ratio, enlarged with INTER_CUBIC."""
-    top, left, bh, bw = crop_box(*photo.shape[:2], fh, fw)
-    return cv2.resize(photo[top:top + bh, left:left + bw], (fw, fh), interpolation=cv2.INTER_CUBIC)
+    """The photo filling an (fh, fw) RGB frame (tools/make_video.py's photo_frame, back in RGB)."""
+    return cv2.cvtColor(photo_frame(photo, (fw, fh)), cv2.COLOR_BGR2RGB)
 
 
 def mosaic(photos: list[np.ndarray], fh: int, fw: int, start: int) -> np.ndarray:
@@ -134,7 +129,7 @@ def hits(clf: Classifier, crops: list[np.ndarray], labels: np.ndarray, resize) -
 def main(models, data, runs, rounds):
     """Measure resize candidates: speed, top-1 on real photos, distance from INTER_AREA (module docstring)."""
     cv2.setNumThreads(1)
-    photos, labels = test_photos(data)
+    photos, labels = load_test_photos(data)
     click.echo(f"{len(photos)} test photos; OpenCV {cv2.__version__}, 1 thread")
     for path in models:
         clf = Classifier(path, RuntimeOptions(threads=1, resize="center-crop"))
