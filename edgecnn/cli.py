@@ -19,8 +19,10 @@ from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_
 from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST, MQTT_ENV_PASSWORD, MQTT_ENV_USERNAME
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
 from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
+from edgecnn.config import ExplainOptions
 
 _TRAIN = TrainOptions()  # defaults shown in --help
+_EXPLAIN = ExplainOptions()
 
 
 class FloatList(click.ParamType):
@@ -86,6 +88,7 @@ def main():
       info      what a .tflite is made of (tensors, ops, int8 or not, labels)
       camera    live classifier on a camera, video, stream or image folder
       bench     honest latency numbers (p50/p90/p99) for one or more models
+      explain   what a .tflite sees in an image: layers, feature maps, filters, where it looks
     """
 
 
@@ -560,6 +563,78 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         save_histogram([(f"{r['model']}, {r['threads']} thread(s)", d) for r, d in results], histogram,
                        "Pipeline time per frame" if pipeline else "Invoke latency")
         click.echo(f"histogram: {histogram}", err=True)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
+              help="The HTML page to write (one self-contained file, images inline). Default: IMAGE's name + "
+                   ".explain.html in the current folder, unless --png or --json is given.")
+@click.option("--png", "png_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write every picture as a PNG file into this folder (made if missing).")
+@click.option("--layers", default=None, metavar="SEL[,SEL...]",
+              help="Layers to draw feature maps of: op indices (as in the layer table) or op names, e.g. "
+                   "'0,3' or 'conv_2d,max_pool_2d'. Default: every layer with a spatial output.")
+@click.option("--max-channels", type=click.IntRange(min=1), default=_EXPLAIN.max_channels, show_default=True,
+              help="Channels drawn per layer (the strongest by mean |activation|).")
+@click.option("--patch", type=click.IntRange(min=1), default=None,
+              help="Occlusion patch side in model-input pixels. Default: a sixth of the input's short side.")
+@click.option("--stride", type=click.IntRange(min=1), default=None,
+              help="Occlusion patch step in pixels. Default: half the patch.")
+@click.option("--batch", type=click.IntRange(min=1), default=_EXPLAIN.batch, show_default=True,
+              help="Occlusion images per invoke (when the model takes a batch other than 1).")
+@click.option("--target", type=click.IntRange(min=0), default=None,
+              help="Class index the occlusion map follows. Default: the top-1 prediction.")
+@click.option("--occlusion/--no-occlusion", default=True, show_default=True, help="Compute the occlusion map.")
+@runtime_options
+@click.option("--overwrite", is_flag=True, help="Replace an existing page or PNG files.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the numbers (layer table, feature-map summaries, occlusion map) as one JSON object.")
+def explain(model, image, out, png_dir, layers, max_channels, patch, stride, batch, target, occlusion, overwrite,
+            as_json, **opts):
+    """What the .tflite MODEL sees in IMAGE, on the device (no TensorFlow).
+
+    \b
+    One HTML page with: the layer table (each operator, output shape and
+    quantization, parameters, MACs and share of compute); feature maps of
+    every convolution/pooling output (dequantized, each channel scaled on its
+    own, strongest first); the first convolution's filters; and where it
+    looks: an occlusion-sensitivity map (a grey patch slides over the image,
+    the drop of the predicted class's score is drawn over it).
+    """
+    from pathlib import Path
+
+    from edgecnn.errors import EdgecnnError
+    from edgecnn.explain import explain_image
+    from edgecnn.explain_html import summary_text, write_outputs
+    from edgecnn.preprocess import read_image
+    from edgecnn.runtime import Classifier
+
+    if out is None and png_dir is None and not as_json:
+        out = f"{Path(image).stem}.explain.html"
+    _check_output(out, overwrite, "--output")
+    sel = tuple(s for s in layers.split(",") if s.strip()) if layers else None
+    xopts = ExplainOptions(layers=sel, max_channels=max_channels, occlusion=occlusion, patch=patch, stride=stride,
+                           batch=batch, target=target)
+    clf = Classifier(model, make_options(**opts))
+    warn_runtime_notes(clf)
+    pixels = read_image(image)
+    try:
+        expl = explain_image(clf, Path(model).read_bytes(), pixels, str(image), xopts)
+    except ValueError as e:
+        if isinstance(e, EdgecnnError):
+            raise
+        raise click.BadParameter(str(e), param_hint="--layers/--target") from None
+    written = write_outputs(expl, out, png_dir, overwrite)
+    for note in expl.notes:
+        click.echo(f"Note: {note}", err=True)
+    if as_json:
+        _echo_json(expl.to_dict())
+    else:
+        click.echo(summary_text(expl))
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
 # ------------------------------------------------------------------------------ workstation: train / quantize / evaluate

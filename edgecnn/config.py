@@ -342,3 +342,34 @@ class ServiceOptions:
             raise ValueError(f"max fps is {self.max_fps}, expected > 0 frames/s")
         if self.serve is not None and not 0 <= self.serve[1] <= 65535:
             raise ValueError(f"port is {self.serve[1]}, expected 0..65535")
+
+
+# ----------------------------------------------------------------------------------- device: explain
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """Options of ``edgecnn explain`` (see :mod:`edgecnn.explain`).
+
+    Attributes:
+        layers: operators to draw feature maps of: op indices or op names (e.g. ("0", "CONV_2D")); None: every
+            operator with a spatial (N, H, W, C) output.
+        max_channels: feature-map channels shown per layer (the strongest by mean |activation|); the page says
+            how many of how many are shown.
+        occlusion: compute the occlusion-sensitivity map.
+        patch, stride: occlusion patch side and step in model-input pixels; None: a sixth of the short side and
+            half of the patch (:func:`edgecnn.explain.default_patch`).
+        batch: occlusion images per invoke, when the model takes a batch dimension other than 1.
+        fill: occlusion patch pixel value (128: mid grey, before the model's normalisation).
+        target: class index the occlusion map follows; None: the top-1 prediction.
+        top_k: predictions listed on the page.
+    """
+
+    layers: tuple[str, ...] | None = None
+    max_channels: int = 32
+    occlusion: bool = True
+    patch: int | None = None
+    stride: int | None = None
+    batch: int = 32
+    fill: int = 128
+    target: int | None = None
+    top_k: int = 5

@@ -1,0 +1,217 @@
+"""edgecnn explain: layer table, feature maps, filters, occlusion, the page (device side: no TensorFlow needed
+except where a test says so).
+
+Fixtures: tests/fixtures/explain_edges.tflite and explain_left.tflite, made by tools/make_explain_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn.cli import main
+from edgecnn.config import ExplainOptions, RuntimeOptions
+from edgecnn.errors import ModelError
+from edgecnn.explain import (BatchScorer, explain_image, layer_table, occlusion_map, open_debug_interpreter,
+                             patch_starts, select_layers, strongest_channels, totals)
+from edgecnn.explain_html import images, render_html
+from edgecnn.runtime import Backend, Classifier
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EDGES = FIXTURES / "explain_edges.tflite"
+LEFT = FIXTURES / "explain_left.tflite"
+SHIPPED = Path(__file__).parent.parent / "models" / "fashion_mnist"
+SIZE = 16
+
+
+def stripes(axis: int) -> np.ndarray:
+    """16x16x3 uint8 bands of 4 pixels (0 / 255): axis 0 horizontal stripes, axis 1 vertical stripes."""
+    band = (np.arange(SIZE) // 4) % 2 * 255
+    img = np.broadcast_to(band[:, None] if axis == 0 else band[None, :], (SIZE, SIZE))
+    return np.repeat(img[:, :, None], 3, axis=2).astype(np.uint8)
+
+
+def _explain(path: Path, image: np.ndarray, **kw):
+    clf = Classifier(path, RuntimeOptions(threads=1))
+    return explain_image(clf, path.read_bytes(), image, "test.png", ExplainOptions(**kw))
+
+
+# ----------------------------------------------------------------------------------------------- layer table
+def test_layer_table_of_the_edge_model_counts_params_and_macs_from_shapes():
+    clf = Classifier(EDGES, RuntimeOptions(threads=1))
+    layers = layer_table(clf.interpreter)
+    assert [x.op for x in layers] == ["CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
+    conv = layers[0]
+    assert conv.shape == (1, 14, 14, 2) and conv.dtype == "int8" and conv.scale > 0
+    assert conv.params == 2 * 3 * 3 * 3 + 2  # kernel (2, 3, 3, 3) + bias
+    assert conv.macs == 14 * 14 * 2 * 3 * 3 * 3  # out_h*out_w*out_c*k_h*k_w*in_c
+    assert layers[1].params == 0 and layers[1].macs == 0  # the axis vector of MEAN is not a parameter
+    assert layers[2].macs == 2 * 2
+
+
+def test_shipped_resnet8_table_matches_model_py_once_batchnorm_is_folded():
+    """Keras counts every BatchNormalization's gamma, beta, moving mean and variance (4 per channel); the converter
+    folds them into the preceding convolution's kernel and bias, which the convolution already has (use_bias),
+    so the .tflite has 4 * channels fewer parameters per BatchNormalization. MACs are the same formula."""
+    pytest.importorskip("tensorflow", reason="reading model.keras needs TensorFlow (edgecnn[train])")
+    import keras
+
+    from edgecnn.model import layer_costs
+
+    model = keras.models.load_model(SHIPPED / "model.keras", compile=False)
+    costs = layer_costs(model)
+    bn = sum(4 * int(layer.output.shape[-1]) for layer in model.layers
+             if type(layer).__name__ == "BatchNormalization")
+    assert all(layer.use_bias for layer in model.layers if type(layer).__name__ == "Conv2D")
+    table = totals(layer_table(Classifier(SHIPPED / "int8.tflite").interpreter))
+    assert table["macs"] == sum(c.macs for c in costs)
+    assert table["params"] == sum(c.params for c in costs) - bn
+    assert (table["params"], bn) == (77_418, 960)
+
+
+# ----------------------------------------------------------------------------------------------- feature maps
+@pytest.mark.parametrize("axis", [0, 1])
+def test_edge_kernels_show_matching_stripes_in_feature_maps(axis):
+    """Horizontal stripes light up the horizontal-edge channel (0) in horizontal bands and leave the
+    vertical-edge channel (1) flat; vertical stripes the other way round."""
+    expl = _explain(EDGES, stripes(axis), occlusion=False)
+    fmap = expl.maps[0]
+    assert fmap.layer.op == "CONV_2D"
+    values = fmap.values  # (14, 14, 2)
+    hit, other = (0, 1) if axis == 0 else (1, 0)
+    along, across = (1, 0) if axis == 0 else (0, 1)  # a horizontal band is constant along x (axis 1)
+    assert np.ptp(values[:, :, hit], axis=along).max() == 0  # constant along each band
+    assert np.ptp(values[:, :, hit], axis=across).min() > 1.0  # changing across the bands
+    assert np.abs(values[:, :, other]).max() < 0.2 * np.abs(values[:, :, hit]).max()
+    assert int(fmap.channels[0]) == hit  # strongest first
+    grid = images(expl)["layer00_conv_2d.png"]
+    tile = grid[:grid.shape[0], :grid.shape[0]]  # the first (strongest) tile is square
+    assert np.ptp(tile.astype(int), axis=along).max() == 0 and np.ptp(tile.astype(int), axis=across).max() > 100
+
+
+def test_edge_filters_draw_as_matching_stripes():
+    expl = _explain(EDGES, stripes(0), occlusion=False)
+    layer, w = expl.filters
+    assert layer.op == "CONV_2D" and w.shape == (2, 3, 3, 3)
+    np.testing.assert_allclose(w[0, :, :, 0] / np.abs(w[0]).max(), [[1, 1, 1], [0, 0, 0], [-1, -1, -1]], atol=0.01)
+    np.testing.assert_allclose(w[1, :, :, 0] / np.abs(w[1]).max(), [[1, 0, -1]] * 3, atol=0.01)
+    pic = images(expl)["filters.png"]
+    side = (pic.shape[1] - 2) // 2
+    horizontal, vertical = pic[:, :side].astype(int), pic[:, side + 2:].astype(int)
+    for tile, along in ((horizontal, 1), (vertical, 0)):
+        assert np.ptp(tile, axis=along).max() == 0
+        assert tile.max() == 255 and tile.min() == 0  # +1 full intensity, -1 black
+        assert (tile == 128).any()  # 0 mid grey
+
+
+def test_large_layers_are_sampled_and_say_how_many():
+    expl = _explain(SHIPPED / "int8.tflite", np.zeros((28, 28), np.uint8), occlusion=False, max_channels=5)
+    assert all(len(m.channels) == 5 for m in expl.maps)
+    d = expl.to_dict()["feature_maps"][-1]
+    assert (d["shown"], d["of"]) == (5, 64)
+    assert "5 of 64 channels (the strongest)" in render_html(expl)
+
+
+def test_strongest_channels_orders_by_mean_absolute_activation():
+    fmap = np.zeros((2, 2, 4), np.float32)
+    fmap[..., 1], fmap[..., 2], fmap[..., 3] = 1.0, -3.0, 1.0
+    idx, strength = strongest_channels(fmap, 3)
+    assert idx.tolist() == [2, 1, 3] and strength.tolist() == [3.0, 1.0, 1.0]
+
+
+def test_select_layers_by_index_and_name_and_refuses_unknown():
+    layers = layer_table(Classifier(SHIPPED / "int8.tflite").interpreter)
+    assert [x.index for x in select_layers(layers, ("0", "add"))] == [0, 3, 7, 11]
+    with pytest.raises(ValueError, match="not in the model"):
+        select_layers(layers, ("max_pool_2d",))
+    with pytest.raises(ValueError, match="expected a feature map"):
+        select_layers(layers, ("softmax",))
+
+
+def test_a_backend_without_preserve_all_tensors_is_named():
+    class OldInterpreter:
+        def __init__(self, model_content=None, num_threads=None):
+            pass
+
+    with pytest.raises(ModelError, match="tflite_runtime 2.4.0 cannot keep intermediate tensors"):
+        open_debug_interpreter(Backend("tflite_runtime", "2.4.0", OldInterpreter), b"")
+
+
+# ----------------------------------------------------------------------------------------------- occlusion
+@pytest.mark.parametrize("patch,stride,zero_from", [(4, 4, 8), (4, 2, 10), (3, 1, 10)])
+def test_occlusion_of_a_left_half_model_is_zero_on_the_right(patch, stride, zero_from):
+    """Right of column 8 plus the reach of a patch straddling the border nothing can matter."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    occ = _explain(LEFT, image, patch=patch, stride=stride).occlusion
+    assert occ.heat.shape == (SIZE, SIZE)
+    assert np.all(occ.heat[:, zero_from:] == 0)
+    assert np.abs(occ.heat[:, :8]).max() > 0
+
+
+def test_occlusion_batches_and_counts_invokes():
+    clf = Classifier(LEFT, RuntimeOptions(threads=1))
+    image = np.random.default_rng(1).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    one = occlusion_map(BatchScorer(clf, LEFT.read_bytes(), 1), image, 0, 4, 2)
+    scorer = BatchScorer(clf, LEFT.read_bytes(), 16)
+    assert scorer.batch == 16, scorer.note
+    many = occlusion_map(scorer, image, 0, 4, 2, batch=16)
+    assert one.positions == many.positions == 7 * 7
+    assert (one.invokes, many.invokes) == (1 + 49, 1 + 4)  # the unoccluded image, then ceil(49 / 16)
+    np.testing.assert_allclose(one.heat, many.heat, atol=1e-6)
+
+
+def test_patch_starts_cover_every_pixel():
+    assert patch_starts(16, 4, 4) == [0, 4, 8, 12]
+    assert patch_starts(16, 5, 4) == [0, 4, 8, 11]
+    assert patch_starts(3, 5, 2) == [0]
+
+
+# ----------------------------------------------------------------------------------------------- the command
+def _png(tmp_path: Path, image: np.ndarray) -> Path:
+    p = tmp_path / "img.png"
+    cv2.imwrite(str(p), image[:, :, ::-1] if image.ndim == 3 else image)
+    return p
+
+
+def test_cli_writes_one_self_contained_page_and_pngs(tmp_path):
+    img = _png(tmp_path, stripes(0))
+    out, pngs = tmp_path / "page.html", tmp_path / "pngs"
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "-o", str(out), "--png", str(pngs)])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    for section in ("Layer table", "Feature maps", "First-layer filters", "Where it looks"):
+        assert section in page
+    assert not re.search(r"(src|href)=\"(?!data:|#)", page)  # nothing loaded from anywhere
+    assert page.count("data:image/png;base64,") == 5  # input, 1 layer, filters, overlay, map
+    names = sorted(p.name for p in pngs.iterdir())
+    assert names == ["filters.png", "input.png", "layer00_conv_2d.png", "occlusion.png", "occlusion_map.png"]
+    assert cv2.imread(str(pngs / "filters.png")) is not None
+    assert "60 parameters, 10,588 MACs per image" in r.output
+
+
+def test_cli_json_numbers_and_refuses_to_overwrite(tmp_path):
+    img = _png(tmp_path, stripes(1))
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--json", "--patch", "4", "--stride", "4"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output.strip().splitlines()[-1])
+    assert d["totals"] == {"params": 56 + 4, "macs": 10584 + 4}
+    assert d["layers"][0]["share"] == pytest.approx(10584 / 10588)
+    assert d["occlusion"]["positions"] == 16 and np.array(d["occlusion"]["map"]).shape == (SIZE, SIZE)
+    assert d["feature_maps"][0]["channels"][0] == 1  # vertical stripes: the vertical-edge channel
+    out = tmp_path / "page.html"
+    out.write_text("mine")
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "-o", str(out)])
+    assert r.exit_code == 2 and "exists" in r.output and out.read_text() == "mine"
+
+
+def test_cli_bad_layer_is_one_clear_error(tmp_path):
+    img = _png(tmp_path, stripes(0))
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--layers", "7", "--json"])
+    assert r.exit_code == 2 and "layer '7' is not in the model" in r.output
