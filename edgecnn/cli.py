@@ -565,6 +565,22 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         click.echo(f"histogram: {histogram}", err=True)
 
 
+def _float_model(path: str) -> bytes:
+    """The bytes of a float .tflite, or a .keras/.h5 converted to one (needs TensorFlow)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() in (".keras", ".h5"):
+        if not p.is_file():
+            raise click.BadParameter(f"{path}: no such file", param_hint="--compare")
+        return _train_side("quantize").float_tflite(p)
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise click.BadParameter(f"{path}: cannot read ({e.strerror or e}); expected a float .tflite or .keras",
+                                 param_hint="--compare") from None
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("image", type=click.Path(dir_okay=False))
@@ -587,12 +603,15 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
 @click.option("--target", type=click.IntRange(min=0), default=None,
               help="Class index the occlusion map follows. Default: the top-1 prediction.")
 @click.option("--occlusion/--no-occlusion", default=True, show_default=True, help="Compute the occlusion map.")
+@click.option("--compare", "float_path", type=click.Path(dir_okay=False), default=None, metavar="FLOAT",
+              help="The float model of the same network (.tflite, or .keras with edgecnn[train]): per-layer error "
+                   "of the int8 activations against the float ones, worst first.")
 @runtime_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing page or PNG files.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the numbers (layer table, feature-map summaries, occlusion map) as one JSON object.")
-def explain(model, image, out, png_dir, layers, max_channels, patch, stride, batch, target, occlusion, overwrite,
-            as_json, **opts):
+def explain(model, image, out, png_dir, layers, max_channels, patch, stride, batch, target, occlusion, float_path,
+            overwrite, as_json, **opts):
     """What the .tflite MODEL sees in IMAGE, on the device (no TensorFlow).
 
     \b
@@ -601,7 +620,9 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, bat
     every convolution/pooling output (dequantized, each channel scaled on its
     own, strongest first); the first convolution's filters; and where it
     looks: an occlusion-sensitivity map (a grey patch slides over the image,
-    the drop of the predicted class's score is drawn over it).
+    the drop of the predicted class's score is drawn over it). With --compare,
+    the float-vs-int8 error of every layer (RMSE relative to the float
+    tensor's range, cosine similarity), worst first.
     """
     from pathlib import Path
 
@@ -620,12 +641,13 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, bat
     clf = Classifier(model, make_options(**opts))
     warn_runtime_notes(clf)
     pixels = read_image(image)
+    float_model = _float_model(float_path) if float_path else None
     try:
-        expl = explain_image(clf, Path(model).read_bytes(), pixels, str(image), xopts)
+        expl = explain_image(clf, Path(model).read_bytes(), pixels, str(image), xopts, float_model)
     except ValueError as e:
         if isinstance(e, EdgecnnError):
             raise
-        raise click.BadParameter(str(e), param_hint="--layers/--target") from None
+        raise click.BadParameter(str(e), param_hint="--layers/--target/--compare") from None
     written = write_outputs(expl, out, png_dir, overwrite)
     for note in expl.notes:
         click.echo(f"Note: {note}", err=True)

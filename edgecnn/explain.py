@@ -1,211 +1,30 @@
-"""What an image classifier .tflite computes, read from the deployed file itself (no TensorFlow).
+"""``edgecnn explain``: what an image classifier .tflite computes on one image, on the device (no TensorFlow).
 
-Pure computations over an interpreter and numpy arrays; drawing lives in :mod:`edgecnn.explain_images`, the page in
+Pure computations over interpreters and numpy arrays; the layers themselves are read by :mod:`edgecnn.layers`,
+the float-vs-int8 comparison is :mod:`edgecnn.explain_compare`, drawing :mod:`edgecnn.explain_images` and the page
 :mod:`edgecnn.explain_html`.
 
-- :func:`layer_table`: each operator in order with its output shape, output quantization, parameters and MACs.
-- :func:`open_debug_interpreter` + :func:`activations`: every intermediate tensor of one invoke, dequantized.
 - :func:`strongest_channels`: the order feature-map channels are shown in.
-- :func:`first_conv_filters`: the first convolution's kernels, dequantized with their per-channel scales.
-- :func:`occlusion_map`: how much the predicted class's score drops when a grey patch hides each region.
-
-Operators come from ``Interpreter._get_ops_details()`` and tensors from ``get_tensor_details()``; both exist in
-ai-edge-litert, tflite-runtime and tf.lite. Quantized values are dequantized as ``scale * (q - zero_point)``
-(TFLite quantization spec, https://ai.google.dev/edge/litert/models/quantization_spec).
+- :func:`occlusion_map` + :class:`BatchScorer`: how much the predicted class's score drops when a grey patch hides
+  each region.
+- :func:`explain_image`: all of it for one image, as an :class:`Explanation`.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from edgecnn.errors import ModelError
-from edgecnn.modelinfo import DELEGATE
-from edgecnn.preprocess import dequantize, to_pixels
-
-#: Operators whose parameters are their weight tensors: {op name: input positions of the weights and bias}.
-#: Positions from the TFLite builtin operator definitions (lite/kernels/conv.cc, depthwise_conv.cc,
-#: fully_connected.cc, transpose_conv.cc).
-WEIGHT_INPUTS = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
-#: Integer dtypes of constant inputs that are shapes, axes or paddings rather than learned parameters.
-_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+from edgecnn.explain_compare import compare
+from edgecnn.layers import Layer, activations, first_conv_filters, layer_table, open_debug_interpreter, totals
+from edgecnn.preprocess import to_pixels
 
 
-# ----------------------------------------------------------------------------------------------- layer table
-@dataclass(frozen=True)
-class Layer:
-    """One operator of the model's main subgraph.
-
-    Attributes:
-        index: operator index in execution order.
-        op: builtin operator name, e.g. "CONV_2D".
-        inputs: tensor indices of its non-constant inputs (activations).
-        output: tensor index of its (first) output; shape, dtype, scale, zero_point describe that tensor
-            (scale 0.0: not quantized).
-        params: number of parameters (weights + bias of convolutions and fully connected layers; other ops:
-            their constant float/int8 inputs, not shape or axis vectors).
-        macs: multiply-accumulates per image (see :func:`op_macs`).
-        weights: tensor index of the weight (filter) tensor, or -1.
-    """
-
-    index: int
-    op: str
-    inputs: tuple[int, ...]
-    output: int
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float
-    zero_point: int
-    params: int
-    macs: int
-    weights: int = -1
-
-    @property
-    def spatial(self) -> bool:
-        """True for an NHWC output with more than one pixel (a feature map)."""
-        return len(self.shape) == 4 and self.shape[1] * self.shape[2] > 1
-
-    def to_dict(self, total_macs: int = 0) -> dict:
-        """JSON-ready row; ``share`` is this op's fraction of ``total_macs`` (0..1)."""
-        return {"index": self.index, "op": self.op, "output_shape": list(self.shape), "dtype": self.dtype,
-                "scale": self.scale, "zero_point": self.zero_point, "params": self.params, "macs": self.macs,
-                "share": (self.macs / total_macs) if total_macs else 0.0}
-
-
-def op_macs(op: str, out_shape: tuple[int, ...], in_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates per image of one operator, from tensor shapes.
-
-    CONV_2D (filter (out_c, kh, kw, in_c)): ``out_h*out_w*out_c*kh*kw*in_c``; DEPTHWISE_CONV_2D (filter
-    (1, kh, kw, out_c)): ``out_h*out_w*out_c*kh*kw``; FULLY_CONNECTED (weights (units, in)): ``in*units`` per row;
-    TRANSPOSE_CONV: ``in_h*in_w*kh*kw*in_c*out_c``. The same rules as ``edgecnn.model.layer_costs`` on the Keras
-    side. Other operators count 0 (pooling, adds and activations do no multiply-accumulates).
-    """
-    if op not in WEIGHT_INPUTS or not weight_shape:
-        return 0
-    kernel = int(np.prod(weight_shape))
-    if op in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(out_shape) == 4:
-        return out_shape[1] * out_shape[2] * kernel
-    if op == "TRANSPOSE_CONV" and len(in_shape) == 4:
-        return in_shape[1] * in_shape[2] * kernel
-    if op == "FULLY_CONNECTED":
-        rows = int(np.prod(out_shape[1:-1])) if len(out_shape) >= 3 else 1
-        return rows * kernel
-    return 0
-
-
-def operators(interpreter) -> list[dict]:
-    """The main subgraph's operators in execution order (``_get_ops_details()`` without delegate partitions)."""
-    return [op for op in interpreter._get_ops_details() if op["op_name"] != DELEGATE]
-
-
-def _params(op: str, consts: list[tuple[int, int]], details: dict) -> int:
-    """Parameters of one op from its constant inputs [(position, tensor index)]."""
-    if op in WEIGHT_INPUTS:
-        keep = WEIGHT_INPUTS[op]
-        return sum(int(np.prod(details[t]["shape"])) for pos, t in consts if pos in keep)
-    return sum(int(np.prod(details[t]["shape"])) for _, t in consts
-               if np.dtype(details[t]["dtype"]) not in _INDEX_DTYPES)
-
-
-def layer_table(interpreter) -> list[Layer]:
-    """Every operator of the model in execution order with its output, parameters and MACs.
-
-    A tensor counts as constant when no operator produces it and it is not a model input.
-
-    Args:
-        interpreter: any backend's Interpreter, tensors allocated.
-    Returns:
-        one :class:`Layer` per operator.
-    """
-    details = {int(d["index"]): d for d in interpreter.get_tensor_details()}
-    ops = operators(interpreter)
-    produced = {int(t) for op in ops for t in op["outputs"]}
-    model_inputs = {int(d["index"]) for d in interpreter.get_input_details()}
-    rows = []
-    for op in ops:
-        name = op["op_name"]
-        ins = [(pos, int(t)) for pos, t in enumerate(op["inputs"]) if int(t) >= 0]
-        consts = [(pos, t) for pos, t in ins if t not in produced and t not in model_inputs]
-        acts = tuple(t for pos, t in ins if (pos, t) not in consts)
-        out = int(op["outputs"][0])
-        d = details[out]
-        shape = tuple(int(x) for x in d["shape"])
-        weights = next((t for pos, t in consts if name in WEIGHT_INPUTS and pos == 1), -1)
-        w_shape = tuple(int(x) for x in details[weights]["shape"]) if weights >= 0 else ()
-        in_shape = tuple(int(x) for x in details[acts[0]]["shape"]) if acts else ()
-        scale, zp = d.get("quantization", (0.0, 0))
-        rows.append(Layer(int(op["index"]), name, acts, out, shape, np.dtype(d["dtype"]).name, float(scale),
-                          int(zp), _params(name, consts, details), op_macs(name, shape, in_shape, w_shape),
-                          weights))
-    return rows
-
-
-def totals(layers: list[Layer]) -> dict:
-    """``{"params": int, "macs": int}`` summed over the layers."""
-    return {"params": sum(x.params for x in layers), "macs": sum(x.macs for x in layers)}
-
-
-# ----------------------------------------------------------------------------------------------- activations
-def open_debug_interpreter(backend, model: bytes, threads: int = 1):
-    """An interpreter that keeps every intermediate tensor after invoke, on the reference (builtin) kernels so no
-    delegate fuses operators and hides their outputs.
-
-    Args:
-        backend: an :class:`edgecnn.runtime.Backend`.
-        model: the .tflite file's bytes.
-    Returns:
-        the Interpreter, tensors allocated.
-    Raises:
-        ModelError: this backend's Interpreter has no ``experimental_preserve_all_tensors`` option
-            (tflite-runtime before 2.5); the message names the backend and what to install.
-    """
-    module = importlib.import_module(backend.interpreter_class.__module__)
-    kwargs = {"experimental_preserve_all_tensors": True}
-    resolver = getattr(module, "OpResolverType", None)
-    if resolver is not None:
-        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    try:
-        with warnings.catch_warnings():  # the "for debugging purposes only" notice: that is what this is for
-            warnings.simplefilter("ignore", UserWarning)
-            it = backend.interpreter_class(model_content=model, num_threads=threads, **kwargs)
-    except TypeError:
-        raise ModelError(f"{backend.name} {backend.version} cannot keep intermediate tensors "
-                         f"(no experimental_preserve_all_tensors); install ai-edge-litert or tflite-runtime>=2.5 "
-                         f"for feature maps") from None
-    it.allocate_tensors()
-    return it
-
-
-def read_tensor(interpreter, index: int) -> np.ndarray:
-    """Tensor ``index`` as float32, dequantized with its per-tensor scale/zero_point when quantized."""
-    d = next(x for x in interpreter.get_tensor_details() if int(x["index"]) == index)
-    q = interpreter.get_tensor(index)
-    scale, zp = d.get("quantization", (0.0, 0))
-    if scale and np.dtype(d["dtype"]).kind in "iu":
-        return dequantize(q, scale, zp)
-    return np.asarray(q, dtype=np.float32)
-
-
-def activations(interpreter, input_index: int, tensor: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
-    """Invoke once on ``tensor`` and read the listed tensors, dequantized.
-
-    Args:
-        interpreter: from :func:`open_debug_interpreter`.
-        input_index: the model input's tensor index; tensor: the input tensor (shape and dtype of the input).
-        indices: tensor indices to read.
-    Returns:
-        {tensor index: float32 array of the tensor's shape}.
-    """
-    interpreter.set_tensor(input_index, tensor)
-    interpreter.invoke()
-    return {i: read_tensor(interpreter, i) for i in indices}
-
-
+# ----------------------------------------------------------------------------------------------- feature maps
 def strongest_channels(fmap: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Channel order for display: the ``limit`` channels with the largest mean |activation|, strongest first.
 
@@ -218,41 +37,6 @@ def strongest_channels(fmap: np.ndarray, limit: int) -> tuple[np.ndarray, np.nda
     strength = np.abs(fmap.astype(np.float64)).mean(axis=(0, 1))
     order = np.argsort(-strength, kind="stable")[:max(1, int(limit))]
     return order, strength[order].astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------------------- filters
-def dequantize_weights(q: np.ndarray, detail: dict) -> np.ndarray:
-    """Weights -> float32 using per-channel scales when the tensor has them (``quantization_parameters``:
-    ``scales``, ``zero_points``, ``quantized_dimension``), else the per-tensor pair; a float tensor is returned
-    as it is."""
-    q = np.asarray(q)
-    if q.dtype.kind == "f":
-        return q.astype(np.float32)
-    qp = detail.get("quantization_parameters") or {}
-    scales = np.asarray(qp.get("scales", []), dtype=np.float64)
-    if scales.size > 1:
-        axis = int(qp.get("quantized_dimension", 0))
-        shape = [1] * q.ndim
-        shape[axis] = scales.size
-        zps = np.asarray(qp.get("zero_points", np.zeros(scales.size)), dtype=np.int64).reshape(shape)
-        return (scales.reshape(shape) * (q.astype(np.int64) - zps)).astype(np.float32)
-    scale, zp = detail.get("quantization", (0.0, 0))
-    if not scale:
-        return q.astype(np.float32)
-    return dequantize(q, scale, zp)
-
-
-def first_conv_filters(interpreter, layers: list[Layer]) -> tuple[Layer, np.ndarray] | None:
-    """The first CONV_2D's kernels, dequantized.
-
-    Returns:
-        (its :class:`Layer`, (out_c, kh, kw, in_c) float32), or None when the model has no CONV_2D.
-    """
-    layer = next((x for x in layers if x.op == "CONV_2D" and x.weights >= 0), None)
-    if layer is None:
-        return None
-    detail = next(d for d in interpreter.get_tensor_details() if int(d["index"]) == layer.weights)
-    return layer, dequantize_weights(interpreter.get_tensor(layer.weights), detail)
 
 
 # ----------------------------------------------------------------------------------------------- occlusion
@@ -456,7 +240,8 @@ class Explanation:
         top: ranked :class:`edgecnn.runtime.Prediction` list; probabilities: whether the scores sum to 1.
         layers: the whole :class:`Layer` table; maps: the drawn :class:`FeatureMap` list.
         filters: (first CONV_2D layer, (out_c, kh, kw, in_c) float32 kernels) or None.
-        occlusion: :class:`Occlusion` or None; comparison: float-vs-int8 rows or None.
+        occlusion: :class:`Occlusion` or None.
+        comparison: :class:`edgecnn.explain_compare.LayerError` rows, worst first, or None.
         notes: sentences about what was left out and why.
         seconds: wall time per stage in s.
     """
@@ -488,7 +273,8 @@ class Explanation:
                 "layers": [x.to_dict(total["macs"]) for x in self.layers],
                 "feature_maps": [m.to_dict() for m in self.maps], "filters": filt,
                 "occlusion": self.occlusion.to_dict() if self.occlusion else None,
-                "comparison": self.comparison, "notes": list(self.notes or []),
+                "comparison": [r.to_dict() for r in self.comparison] if self.comparison is not None else None,
+                "notes": list(self.notes or []),
                 "seconds": {k: round(v, 4) for k, v in (self.seconds or {}).items()}}
 
 
@@ -513,8 +299,18 @@ def _occlusion(clf, model: bytes, pixels: np.ndarray, target: int, opts, notes: 
     return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch)
 
 
-def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts) -> Explanation:
-    """Explain one image: layer table, feature maps, first-layer filters, top-k and the occlusion map.
+def _comparison(debug, float_it, tensor: np.ndarray, notes: list[str]) -> list:
+    rows, paired, total = compare(debug, float_it, tensor)
+    if paired < total:
+        notes.append(f"Float vs int8: {paired} of {total} operators paired by op name and output shape; the "
+                     f"others have no counterpart in the float model.")
+    return rows
+
+
+def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
+                  float_model: bytes | None = None) -> Explanation:
+    """Explain one image: layer table, feature maps, first-layer filters, top-k, the occlusion map and, with
+    ``float_model``, the float-vs-int8 error of every layer (:func:`edgecnn.explain_compare.compare`).
 
     Args:
         clf: a loaded :class:`edgecnn.runtime.Classifier` (preprocessing, labels, scores).
@@ -522,11 +318,13 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts) -
         image: (H, W[, C]) uint8 RGB of any size; it goes through the model's own preprocessing.
         image_name: shown on the page.
         opts: :class:`edgecnn.config.ExplainOptions`.
+        float_model: the float .tflite bytes of the same network, or None.
     Returns:
         :class:`Explanation`. When the backend cannot keep intermediate tensors the layer table comes from the
         classifier's interpreter, feature maps are left out and ``notes`` says why.
     Raises:
-        ValueError: ``opts.layers`` names a layer the model does not have; ``opts.target`` out of range.
+        ValueError: ``opts.layers`` names a layer the model does not have; ``opts.target`` out of range; the
+            float model's input shape differs.
         ModelError: an invoke fails.
     """
     notes: list[str] = []
@@ -550,11 +348,16 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts) -
     if filters is None:
         notes.append("No filters: the model has no CONV_2D operator.")
     seconds["layers_maps_filters"] = time.perf_counter() - t0
+    comparison = None
+    if float_model is not None and debug is not None:
+        t1 = time.perf_counter()
+        comparison = _comparison(debug, open_debug_interpreter(clf.backend, float_model, clf.threads), tensor, notes)
+        seconds["compare"] = time.perf_counter() - t1
     occ = None
     if opts.occlusion:
         t1 = time.perf_counter()
         occ = _occlusion(clf, model, pixels, target, opts, notes)
         seconds["occlusion"] = time.perf_counter() - t1
     return Explanation(str(clf.path), image_name, f"{clf.backend.name} {clf.backend.version}", pixels, top,
-                       clf.looks_like_probabilities(scores), layers, maps, filters, occ, None, notes, seconds)
+                       clf.looks_like_probabilities(scores), layers, maps, filters, occ, comparison, notes, seconds)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn import explain_images as draw
-from edgecnn.explain import Explanation, totals
+from edgecnn.explain import Explanation
+from edgecnn.layers import totals
 
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 12px 40px;color:#222}
@@ -122,6 +123,26 @@ def _occlusion_section(expl: Explanation, pics: dict) -> str:
             + _img(pics["occlusion_map.png"], "occlusion map"))
 
 
+def _compare_section(expl: Explanation) -> str:
+    rows = expl.comparison or []
+    worst = max((r.rel_rmse for r in rows if np.isfinite(r.rel_rmse)), default=0.0)
+    body = []
+    for r in rows:
+        width = 120 * r.rel_rmse / worst if worst > 0 and np.isfinite(r.rel_rmse) else 0.0
+        body.append(f"<tr><td>{r.int8.index}</td><td>{r.float.index}</td><td class=l>{r.int8.op}</td>"
+                    f"<td class=l>{tuple(r.int8.shape)}</td><td class=l><span class=bar style=\"width:{width:.1f}px\">"
+                    f"</span> {r.rel_rmse:.2%}</td><td>{r.cosine:.5f}</td><td>{r.rmse:.4g}</td><td>{r.max_abs:.4g}</td>"
+                    f"<td>{r.float_range[0]:.4g} .. {r.float_range[1]:.4g}</td></tr>")
+    head = ("<tr><th>int8 #</th><th>float #</th><th class=l>operator</th><th class=l>output shape</th>"
+            "<th class=l>RMSE / float range</th><th>cosine</th><th>RMSE</th><th>max |error|</th>"
+            "<th>float range</th></tr>")
+    return ("<p class=cap>The float model gets the real values the int8 input stands for; every int8 activation is "
+            "dequantized and compared with the float activation of the paired operator (paired in execution order "
+            "by operator and output shape, QUANTIZE/DEQUANTIZE left out). Worst layer first; an error that jumps "
+            "at one layer and stays is where quantization hurts.</p>"
+            f"<div class=wrap><table>{head}{''.join(body)}</table></div>")
+
+
 def render_html(expl: Explanation, pics: dict[str, np.ndarray] | None = None) -> str:
     """The whole page as one HTML string (images inline as PNG data URIs; no script, no external resource).
 
@@ -140,6 +161,8 @@ def render_html(expl: Explanation, pics: dict[str, np.ndarray] | None = None) ->
         ("filters", "First-layer filters", _filters_section(expl, pics)),
         ("occlusion", "Where it looks (occlusion)", _occlusion_section(expl, pics)),
     ]
+    if expl.comparison is not None:
+        sections.append(("compare", "Float vs int8, layer by layer", _compare_section(expl)))
     nav = "".join(f'<a href="#{k}">{t}</a>' for k, t, _ in sections)
     body = "".join(f'<section id="{k}"><h2>{t}</h2>{content}</section>' for k, t, content in sections)
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
@@ -168,6 +191,10 @@ def summary_text(expl: Explanation) -> str:
         lines.append(f"occlusion    patch {o.patch} px, stride {o.stride} px: {o.positions} positions in "
                      f"{o.invokes} invokes of batch {o.batch}, {expl.seconds.get('occlusion', 0.0):.2f} s; "
                      f"largest drop {o.heat.max():.3f}")
+    if expl.comparison:
+        w = expl.comparison[0]
+        lines.append(f"float/int8   {len(expl.comparison)} layers compared; worst #{w.int8.index} {w.int8.op}: RMSE "
+                     f"{w.rel_rmse:.2%} of the float range, cosine {w.cosine:.4f}")
     return "\n".join(lines)
 
 

@@ -665,3 +665,20 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
     m = metrics(y, scores, labels, k)
     m.update({"model": str(p), "data": spec, "split": split, "seconds": round(time.perf_counter() - t0, 1)})
     return m
+
+
+def float_tflite(model_path: str | Path) -> bytes:
+    """A Keras model file (.keras / .h5) converted to a float32 .tflite in memory (for ``explain --compare``).
+
+    Raises:
+        ModelError: the file cannot be loaded as a Keras model.
+        QuantizationError: the converter failed.
+    """
+    _tf()
+    import keras
+
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as e:  # Keras raises many types for a bad file
+        raise ModelError(f"{model_path}: cannot load the Keras model ({str(e).splitlines()[0][:200]})") from None
+    return convert(model)

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from edgecnn.cli import main
 from edgecnn.config import ExplainOptions, RuntimeOptions
 from edgecnn.errors import ModelError
-from edgecnn.explain import (BatchScorer, explain_image, layer_table, occlusion_map, open_debug_interpreter,
-                             patch_starts, select_layers, strongest_channels, totals)
+from edgecnn.explain import BatchScorer, explain_image, occlusion_map, patch_starts, select_layers, strongest_channels
+from edgecnn.explain_compare import error_stats, pair_layers
+from edgecnn.layers import Layer, layer_table, open_debug_interpreter, totals
 from edgecnn.explain_html import images, render_html
 from edgecnn.runtime import Backend, Classifier
 
@@ -215,3 +216,75 @@ def test_cli_bad_layer_is_one_clear_error(tmp_path):
     img = _png(tmp_path, stripes(0))
     r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--layers", "7", "--json"])
     assert r.exit_code == 2 and "layer '7' is not in the model" in r.output
+
+
+# ----------------------------------------------------------------------------------------------- float vs int8
+def test_error_stats_by_hand():
+    f = np.array([0.0, 1.0, 2.0, 3.0])
+    rmse, rel, cos, mx = error_stats(f + np.array([0.0, 0.0, 0.0, 0.3]), f)
+    assert rmse == pytest.approx(0.15) and rel == pytest.approx(0.05) and mx == pytest.approx(0.3)
+    assert cos == pytest.approx(float((f + [0, 0, 0, 0.3]) @ f) / np.linalg.norm(f + [0, 0, 0, 0.3]) / np.linalg.norm(f))
+    assert error_stats(np.zeros(3), np.zeros(3)) == (0.0, 0.0, 1.0, 0.0)
+    assert error_stats(-f, f)[2] == pytest.approx(-1.0)
+
+
+def test_pairing_skips_interface_ops_and_survives_an_extra_op():
+    def layer(i, op, shape):
+        return Layer(i, op, (), i, shape, "int8", 0.0, 0, 0, 0)
+
+    q = [layer(0, "QUANTIZE", (1, 4, 4, 3)), layer(1, "CONV_2D", (1, 4, 4, 8)), layer(2, "MEAN", (1, 8)),
+         layer(3, "FULLY_CONNECTED", (1, 2)), layer(4, "DEQUANTIZE", (1, 2))]
+    f = [layer(0, "CONV_2D", (1, 4, 4, 8)), layer(1, "RESHAPE", (1, 4, 4, 8)), layer(2, "MEAN", (1, 8)),
+         layer(3, "FULLY_CONNECTED", (1, 2))]
+    assert [(a.index, b.index) for a, b in pair_layers(q, f)] == [(1, 0), (2, 2), (3, 3)]
+
+
+def test_cli_compare_with_the_float_tflite_lists_every_layer_worst_first(tmp_path):
+    img = _png(tmp_path, stripes(0))
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--json", "--no-occlusion",
+                                  "--compare", str(FIXTURES / "explain_edges_float.tflite")])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output.strip().splitlines()[-1])["comparison"]
+    assert sorted(x["op"] for x in rows) == ["CONV_2D", "FULLY_CONNECTED", "MEAN", "SOFTMAX"]
+    assert [x["rel_rmse"] for x in rows] == sorted((x["rel_rmse"] for x in rows), reverse=True)
+    conv = next(x for x in rows if x["op"] == "CONV_2D")
+    assert conv["cosine"] > 0.999 and conv["rel_rmse"] < 0.01  # hand-set kernels quantize well
+    assert conv["float_min"] < 0 < conv["float_max"]  # the float edges have both signs: real activations
+
+
+def test_compare_finds_a_broken_layer(tmp_path):
+    """Corrupting the int8 model's convolution weights shows up as a large error at that layer (and after it)."""
+    clf = Classifier(EDGES, RuntimeOptions(threads=1))
+    data = bytearray(EDGES.read_bytes())
+    w = clf.interpreter.get_tensor(layer_table(clf.interpreter)[0].weights).tobytes()
+    at = bytes(data).find(w)
+    assert at > 0
+    data[at:at + len(w)] = np.full(len(w), 7, np.int8).tobytes()
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(bytes(data))
+    expl = _explain_compare(broken, FIXTURES / "explain_edges_float.tflite", stripes(0))
+    conv = next(r for r in expl.comparison if r.int8.op == "CONV_2D")
+    assert conv.cosine < 0.5 and conv.rel_rmse > 0.1
+    assert expl.comparison[0].rel_rmse > 0.1
+
+
+def _explain_compare(path: Path, float_path: Path, image: np.ndarray):
+    clf = Classifier(path, RuntimeOptions(threads=1))
+    return explain_image(clf, path.read_bytes(), image, "test.png", ExplainOptions(occlusion=False),
+                         float_path.read_bytes())
+
+
+def test_cli_compare_with_a_keras_model(tmp_path):
+    pytest.importorskip("tensorflow", reason="--compare MODEL.keras converts it with TensorFlow (edgecnn[train])")
+    from tests import tiny_models as tm
+
+    model = tm.keras_classifier()
+    model.save(tmp_path / "tiny.keras")
+    (tmp_path / "tiny.tflite").write_bytes(tm.convert(model, "int8"))
+    img = _png(tmp_path, np.random.default_rng(2).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+    r = CliRunner().invoke(main, ["explain", str(tmp_path / "tiny.tflite"), str(img), "--json", "--no-occlusion",
+                                  "--compare", str(tmp_path / "tiny.keras")])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output.strip().splitlines()[-1])["comparison"]
+    assert {x["op"] for x in rows} >= {"CONV_2D", "FULLY_CONNECTED"}
+    assert all(x["cosine"] > 0.98 for x in rows)

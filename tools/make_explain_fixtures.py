@@ -6,10 +6,11 @@
   set by hand -- channel 0 a horizontal-edge kernel (rows +1 / 0 / -1, responds where brightness changes from
   one row to the next), channel 1 a vertical-edge kernel (columns +1 / 0 / -1) -- the same on all three input
   channels, zero bias, no activation, then global average pooling and a Dense(2) softmax.
+- ``explain_edges_float.tflite``: the same Keras model converted without quantization (float32 in and out).
 - ``explain_left.tflite``: 16x16x3 int8 input whose graph crops away the right half (columns 8..15) before a
   Conv2D/ReLU, pooling and Dense(3) softmax: nothing right of column 8 can change its output.
 
-Both are full-integer int8 (int8 input and output) calibrated on random pixels with a fixed seed.
+The int8 ones are full-integer (int8 input and output) calibrated on random pixels with a fixed seed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ HORIZONTAL_EDGE = np.array([[1, 1, 1], [0, 0, 0], [-1, -1, -1]], np.float32)
 VERTICAL_EDGE = HORIZONTAL_EDGE.T.copy()
 
 
-def _convert(model) -> bytes:
+def _convert(model, quantize: bool = True) -> bytes:
     import tensorflow as tf
 
     def rep():
@@ -41,6 +42,8 @@ def _convert(model) -> bytes:
             yield [stripes[None].astype(np.float32)]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if not quantize:
+        return conv.convert()
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -90,8 +93,9 @@ def left_half_model():
 def main(outdir: str = "tests/fixtures") -> None:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, build in (("explain_edges.tflite", edges_model), ("explain_left.tflite", left_half_model)):
-        data = _convert(build())
+    edges = edges_model()
+    for name, data in (("explain_edges.tflite", _convert(edges)), ("explain_edges_float.tflite", _convert(edges, False)),
+                       ("explain_left.tflite", _convert(left_half_model()))):
         (out / name).write_bytes(data)
         print(f"{out / name}: {len(data):,} bytes")
 
