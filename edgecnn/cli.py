@@ -655,8 +655,11 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, bat
         _echo_json(expl.to_dict())
     else:
         click.echo(summary_text(expl))
-    for path in written:
-        click.echo(f"wrote {path}", err=True)
+    pngs = [p for p in written if png_dir is not None and p.parent == Path(png_dir)]
+    if pngs:
+        click.echo(f"wrote {len(pngs)} PNG files to {png_dir}", err=True)
+    if out is not None:
+        click.echo(f"wrote {out}", err=True)
 
 
 # ------------------------------------------------------------------------------ workstation: train / quantize / evaluate

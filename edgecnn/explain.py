@@ -13,6 +13,7 @@ the float-vs-int8 comparison is :mod:`edgecnn.explain_compare`, drawing :mod:`ed
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,7 +21,9 @@ import numpy as np
 
 from edgecnn.errors import ModelError
 from edgecnn.explain_compare import compare
-from edgecnn.layers import Layer, activations, first_conv_filters, layer_table, open_debug_interpreter, totals
+from edgecnn.layers import (Layer, activations, first_conv_filters, layer_table, open_debug_interpreter, read_tensor,
+                            totals)
+from edgecnn.modelinfo import output_producer
 from edgecnn.preprocess import to_pixels
 
 
@@ -45,11 +48,13 @@ class Occlusion:
     """Result of :func:`occlusion_map`.
 
     Attributes:
-        heat: (h, w) float32: the mean drop of the target class's score over the patches covering each pixel
-            (score units, 0..1 for probabilities; negative where hiding a region raises the score).
-        target: class index whose score is measured; base_score: its score on the unoccluded image.
+        heat: (h, w) float32: the mean drop of the target class's measure over the patches covering each pixel
+            (in ``unit``; negative where hiding a region raises it).
+        target: class index whose measure is followed; base_score: its measure on the unoccluded image.
         patch, stride: in model-input pixels; positions: number of patch positions (images scored).
         invokes: interpreter invokes used; batch: images per invoke.
+        unit: "score" (the output as classify reports it) or "log-odds" (from the logits before a softmax).
+        fill: the patch's pixel value.
     """
 
     heat: np.ndarray
@@ -60,10 +65,12 @@ class Occlusion:
     positions: int
     invokes: int
     batch: int
+    unit: str = "score"
+    fill: int = 128
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the map itself as rows of floats rounded to 6 digits)."""
-        return {"target": self.target, "base_score": self.base_score, "patch": self.patch, "stride": self.stride,
+        return {"target": self.target, "unit": self.unit, "base_score": self.base_score, "patch": self.patch, "stride": self.stride, "fill": self.fill,
                 "positions": self.positions, "invokes": self.invokes, "batch": self.batch,
                 "max_drop": float(self.heat.max()), "min_drop": float(self.heat.min()),
                 "map": np.round(self.heat.astype(np.float64), 6).tolist()}
@@ -86,18 +93,20 @@ def default_patch(height: int, width: int) -> tuple[int, int]:
     return patch, max(1, patch // 2)
 
 
-def occlusion_map(score_batch: Callable[[np.ndarray], np.ndarray], pixels: np.ndarray, target: int, patch: int,
-                  stride: int, fill: int = 128, batch: int = 1) -> Occlusion:
+def occlusion_map(score_batch: Callable[[np.ndarray, int], np.ndarray], pixels: np.ndarray, target: int, patch: int,
+                  stride: int, fill: int = 128, batch: int = 1, unit: str = "score") -> Occlusion:
     """Occlusion sensitivity (Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks"): slide
     a grey patch over the model-sized pixels and record how much the target class's score drops.
 
     Args:
-        score_batch: (B, h, w, c) uint8 pixels -> (B, N) float32 scores (B <= ``batch``); one call is one invoke.
+        score_batch: ((B, h, w, c) uint8 pixels, target) -> (B,) float measure of the target class, B <= ``batch``
+            (e.g. a :class:`BatchScorer`); one call is one invoke.
         pixels: (h, w, c) uint8, the model-sized image.
         target: class index to follow.
         patch, stride: patch side and step in pixels (>= 1).
         fill: the patch's pixel value (128: mid grey).
         batch: images per call.
+        unit: what ``score_batch`` measures ("score", "log-odds"), recorded in the result.
     Returns:
         :class:`Occlusion`; ``heat`` averages the drops of all patches covering a pixel.
     Raises:
@@ -106,7 +115,7 @@ def occlusion_map(score_batch: Callable[[np.ndarray], np.ndarray], pixels: np.nd
     if patch < 1 or stride < 1:
         raise ValueError(f"patch {patch} and stride {stride}: expected both >= 1")
     h, w = pixels.shape[:2]
-    base = float(score_batch(pixels[None])[0][target])
+    base = float(score_batch(pixels[None], target)[0])
     boxes = [(t, l) for t in patch_starts(h, patch, stride) for l in patch_starts(w, patch, stride)]
     ph, pw = min(patch, h), min(patch, w)
     total = np.zeros((h, w), np.float64)
@@ -117,19 +126,43 @@ def occlusion_map(score_batch: Callable[[np.ndarray], np.ndarray], pixels: np.nd
         images = np.repeat(pixels[None], len(chunk), axis=0)
         for k, (t, l) in enumerate(chunk):
             images[k, t:t + ph, l:l + pw] = fill
-        drops = base - np.asarray(score_batch(images), np.float64)[:, target]
+        drops = base - np.asarray(score_batch(images, target), np.float64)
         invokes += 1
         for (t, l), d in zip(chunk, drops):
             total[t:t + ph, l:l + pw] += d
             count[t:t + ph, l:l + pw] += 1
     heat = (total / np.maximum(count, 1)).astype(np.float32)
-    return Occlusion(heat, int(target), base, int(patch), int(stride), len(boxes), invokes, int(batch))
+    return Occlusion(heat, int(target), base, int(patch), int(stride), len(boxes), invokes, int(batch), unit,
+                     int(fill))
+
+
+def log_odds(logits: np.ndarray, target: int) -> np.ndarray:
+    """Log-odds of class ``target`` under a softmax of ``logits``: ``z_t - log(sum_{j != t} exp(z_j))``, which is
+    ``log(p_t / (1 - p_t))`` without computing p (so it does not saturate where p rounds to 1).
+
+    Args:
+        logits: (B, N) float.
+    Returns:
+        (B,) float64; for N == 1 the logit itself.
+    """
+    z = np.asarray(logits, np.float64)
+    others = np.delete(z, target, axis=1)
+    if others.shape[1] == 0:
+        return z[:, target]
+    m = others.max(axis=1, keepdims=True)
+    return z[:, target] - (m[:, 0] + np.log(np.exp(others - m).sum(axis=1)))
 
 
 class BatchScorer:
-    """Scores batches of model-sized pixels on an interpreter of its own, resized to ``batch`` images per invoke
-    when the model allows it (a graph with a fixed batch of 1 inside, e.g. a RESHAPE to (1, N), does not: then
-    one image per invoke).
+    """Scores batches of model-sized pixels for the occlusion map on an interpreter of its own, resized to
+    ``batch`` images per invoke when the model allows it (a graph with a fixed batch of 1 inside, e.g. a RESHAPE
+    to (1, N), does not: then one image per invoke).
+
+    When the output comes from a SOFTMAX (through QUANTIZE/DEQUANTIZE/RESHAPE), the measure is the target's
+    log-odds from the softmax's input (the logits, dequantized): an int8 softmax output saturates at 255/256, so
+    on a confident prediction no single patch would move it. The interpreter then keeps all tensors (so the
+    logits can be read after invoke) on the backend's default kernels. Otherwise the measure is the output score
+    as ``classify`` reports it.
 
     Args:
         classifier: a loaded :class:`edgecnn.runtime.Classifier` (its preprocessing, backend, threads and scores).
@@ -138,6 +171,7 @@ class BatchScorer:
 
     Attributes:
         batch: images per invoke in use; note: why batching was refused, or "".
+        unit: "log-odds" or "score".
     """
 
     def __init__(self, classifier, model: bytes, batch: int):
@@ -145,6 +179,10 @@ class BatchScorer:
         self._model = model
         self.note = ""
         self.batch = 1
+        producer = output_producer(classifier.interpreter, classifier.output.index)
+        self._logits = int(producer["inputs"][0]) if producer is not None and producer["op_name"] == "SOFTMAX" \
+            else None
+        self.unit = "log-odds" if self._logits is not None else "score"
         if batch > 1:
             try:
                 self._it = self._open(batch)
@@ -156,7 +194,10 @@ class BatchScorer:
 
     def _open(self, batch: int):
         clf = self.clf
-        it = clf.backend.interpreter_class(model_content=self._model, num_threads=clf.threads)
+        kw = {"experimental_preserve_all_tensors": True} if self._logits is not None else {}
+        with warnings.catch_warnings():  # the "for debugging purposes only" notice
+            warnings.simplefilter("ignore", UserWarning)
+            it = clf.backend.interpreter_class(model_content=self._model, num_threads=clf.threads, **kw)
         if batch > 1:
             it.resize_tensor_input(clf.input.index, (batch, *clf.input.shape[1:]))
         it.allocate_tensors()
@@ -167,17 +208,19 @@ class BatchScorer:
         self._out = int(out["index"])
         return it
 
-    def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        """(B, h, w, c) uint8 model-sized pixels, B <= batch -> (B, N) float32 scores (as the classifier gives
-        them: dequantized, softmax when asked for). One invoke; a short batch is padded with copies."""
+    def __call__(self, pixels: np.ndarray, target: int) -> np.ndarray:
+        """(B, h, w, c) uint8 model-sized pixels, B <= batch -> (B,) float64 measure of class ``target`` (see
+        ``unit``). One invoke; a short batch is padded with copies of its first image."""
         n = len(pixels)
         tensor = np.concatenate([self.clf.tensor_from_pixels(p) for p in pixels], axis=0)
         if n < self.batch:
             tensor = np.concatenate([tensor, np.repeat(tensor[:1], self.batch - n, axis=0)], axis=0)
         self._it.set_tensor(self.clf.input.index, tensor)
         self._it.invoke()
+        if self._logits is not None:
+            return log_odds(read_tensor(self._it, self._logits).reshape(self.batch, -1)[:n], target)
         raw = self._it.get_tensor(self._out).reshape(self.batch, -1)[:n]
-        return self.clf.scores(raw)
+        return np.asarray(self.clf.scores(raw), np.float64)[:, target]
 
 
 # ----------------------------------------------------------------------------------------------- one image
@@ -296,7 +339,7 @@ def _occlusion(clf, model: bytes, pixels: np.ndarray, target: int, opts, notes: 
     scorer = BatchScorer(clf, model, opts.batch)
     if scorer.note:
         notes.append(f"Occlusion ran one image per invoke: {scorer.note}.")
-    return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch)
+    return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch, scorer.unit)
 
 
 def _comparison(debug, float_it, tensor: np.ndarray, notes: list[str]) -> list:

@@ -114,11 +114,14 @@ def _occlusion_section(expl: Explanation, pics: dict) -> str:
     name = f"{html.escape(label)} (class {o.target})" if label else f"class {o.target}"
     cost = (f"{o.positions} patch positions + 1 unoccluded image in {o.invokes} invokes "
             f"of {o.batch} image{'s' if o.batch > 1 else ''}")
-    return (f"<p class=cap>A grey patch of {o.patch}x{o.patch} pixels slides over the {expl.pixels.shape[1]}x"
-            f"{expl.pixels.shape[0]} model input every {o.stride} pixels; each pixel shows the mean drop of the "
-            f"score of {name} (base score {o.base_score:.3f}) over the patches covering it. Bright: hiding it "
-            f"lowers the score most (largest drop {o.heat.max():.3f}; largest rise {max(0.0, -o.heat.min()):.3f}, "
-            f"not coloured). Cost: {cost}.</p>"
+    what = ("log-odds log(p / (1 - p)) of " + name + ", computed from the logits the final SOFTMAX gets (the "
+            "int8 probability saturates at 255/256, where no single patch would move it)"
+            if o.unit == "log-odds" else "score of " + name)
+    return (f"<p class=cap>A grey patch (pixel value {o.fill}) of {o.patch}x{o.patch} pixels slides over the "
+            f"{expl.pixels.shape[1]}x{expl.pixels.shape[0]} model input every {o.stride} pixels; each pixel shows "
+            f"the mean drop of the {what} over the patches covering it; unoccluded: {o.base_score:.3f}. Bright: "
+            f"hiding it lowers the {o.unit} most (largest drop {o.heat.max():.3f}; largest rise "
+            f"{max(0.0, -o.heat.min()):.3f}, not coloured). Cost: {cost}.</p>"
             + _img(pics["occlusion.png"], "occlusion map over the image") + " "
             + _img(pics["occlusion_map.png"], "occlusion map"))
 
@@ -190,7 +193,7 @@ def summary_text(expl: Explanation) -> str:
     if o is not None:
         lines.append(f"occlusion    patch {o.patch} px, stride {o.stride} px: {o.positions} positions in "
                      f"{o.invokes} invokes of batch {o.batch}, {expl.seconds.get('occlusion', 0.0):.2f} s; "
-                     f"largest drop {o.heat.max():.3f}")
+                     f"largest drop {o.heat.max():.3f} ({o.unit})")
     if expl.comparison:
         w = expl.comparison[0]
         lines.append(f"float/int8   {len(expl.comparison)} layers compared; worst #{w.int8.index} {w.int8.op}: RMSE "

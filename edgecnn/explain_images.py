@@ -16,8 +16,8 @@ GAP = 2
 GAP_RGB = (255, 255, 255)
 #: Tiles per row in a feature-map grid.
 GRID_COLUMNS = 8
-#: Opacity of the occlusion heat map over the image (0..1).
-HEAT_ALPHA = 0.55
+#: Brightness the occlusion spotlight leaves where hiding the region does not lower the score (0..1).
+SPOTLIGHT_DIM = 0.25
 
 
 def _cv2():
@@ -126,8 +126,9 @@ def filter_tiles(weights: np.ndarray) -> list[np.ndarray]:
 
 
 def heat_overlay(pixels: np.ndarray, heat: np.ndarray, min_side: int = 192) -> np.ndarray:
-    """The occlusion map over the image: positive drops (the class's evidence) from transparent to hot (inferno),
-    scaled so the largest drop is brightest; increases (negative drops) are left uncoloured.
+    """The occlusion map as a spotlight on the image: each pixel keeps ``DIM + (1 - DIM) * level`` of its
+    brightness, where level is its drop over the largest drop (0..1; rises count 0), so what the class depends on
+    stays bright and the rest fades.
 
     Args:
         pixels: (h, w, c) uint8 model-sized image.
@@ -138,11 +139,9 @@ def heat_overlay(pixels: np.ndarray, heat: np.ndarray, min_side: int = 192) -> n
     """
     base = enlarge(to_rgb(pixels), min_side).astype(np.float64)
     peak = float(heat.max())
-    level = np.clip(heat / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(heat, dtype=np.float64)
-    level = enlarge(np.round(level * 255).astype(np.uint8), min_side)
-    hot = colour_map(level, "INFERNO").astype(np.float64)
-    alpha = HEAT_ALPHA * (level.astype(np.float64) / 255.0)[:, :, None]
-    return np.round(base * (1 - alpha) + hot * alpha).astype(np.uint8)
+    level = np.clip(heat / peak, 0.0, 1.0) if peak > 0 else np.zeros(heat.shape, np.float64)
+    level = enlarge(level, min_side)[:, :, None]
+    return np.round(base * (SPOTLIGHT_DIM + (1 - SPOTLIGHT_DIM) * level)).astype(np.uint8)
 
 
 def heat_image(heat: np.ndarray, min_side: int = 192) -> np.ndarray:

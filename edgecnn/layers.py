@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgecnn.errors import ModelError
-from edgecnn.modelinfo import DELEGATE
+from edgecnn.modelinfo import operators
 from edgecnn.preprocess import dequantize
 
 #: Operators whose parameters are their weight tensors: {op name: input positions of the weights and bias}.
@@ -86,11 +86,6 @@ def op_macs(op: str, out_shape: tuple[int, ...], in_shape: tuple[int, ...], weig
         rows = int(np.prod(out_shape[1:-1])) if len(out_shape) >= 3 else 1
         return rows * kernel
     return 0
-
-
-def operators(interpreter) -> list[dict]:
-    """The main subgraph's operators in execution order (``_get_ops_details()`` without delegate partitions)."""
-    return [op for op in interpreter._get_ops_details() if op["op_name"] != DELEGATE]
 
 
 def _params(op: str, consts: list[tuple[int, int]], details: dict) -> int:

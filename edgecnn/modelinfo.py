@@ -58,7 +58,8 @@ DELEGATE = "DELEGATE"
 IO_CONVERT_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def _ops(interpreter) -> list[dict]:
+def operators(interpreter) -> list[dict]:
+    """The main subgraph's operators in execution order: ``_get_ops_details()`` without delegate partitions."""
     return [op for op in interpreter._get_ops_details() if op["op_name"] != DELEGATE]
 
 
@@ -68,7 +69,7 @@ def _float_tensors(interpreter) -> set[int]:
 
 def operator_counts(interpreter) -> dict[str, int]:
     """``{op name: count}`` over the model's main subgraph, most frequent first."""
-    return dict(Counter(op["op_name"] for op in _ops(interpreter)).most_common())
+    return dict(Counter(op["op_name"] for op in operators(interpreter)).most_common())
 
 
 def float_ops(interpreter) -> list[str]:
@@ -81,7 +82,7 @@ def float_ops(interpreter) -> list[str]:
     model_in = {d["index"] for d in interpreter.get_input_details()}
     model_out = {d["index"] for d in interpreter.get_output_details()}
     found = set()
-    for op in _ops(interpreter):
+    for op in operators(interpreter):
         ins = [int(i) for i in op["inputs"] if int(i) >= 0]
         outs = [int(i) for i in op["outputs"] if int(i) >= 0]
         name = op["op_name"]
@@ -98,18 +99,24 @@ def float_ops(interpreter) -> list[str]:
 _PASS_THROUGH = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")
 
 
-def output_activation(interpreter, tensor_index: int) -> str | None:
-    """Name of the op that makes tensor ``tensor_index``, looking through QUANTIZE/DEQUANTIZE/RESHAPE/SQUEEZE
-    (e.g. "SOFTMAX" for a classifier ending in softmax, whatever its output dtype); None if no op makes it."""
-    producer = {int(o): op for op in _ops(interpreter) for o in op["outputs"]}
+def output_producer(interpreter, tensor_index: int) -> dict | None:
+    """The op that makes tensor ``tensor_index``, looking through QUANTIZE/DEQUANTIZE/RESHAPE/SQUEEZE: an entry
+    of ``_get_ops_details()`` (e.g. the SOFTMAX of a classifier, whatever its output dtype), or None."""
+    producer = {int(o): op for op in operators(interpreter) for o in op["outputs"]}
     seen = set()
     while tensor_index in producer and tensor_index not in seen:
         seen.add(tensor_index)
         op = producer[tensor_index]
         if op["op_name"] not in _PASS_THROUGH or not len(op["inputs"]):
-            return op["op_name"]
+            return op
         tensor_index = int(op["inputs"][0])
     return None
+
+
+def output_activation(interpreter, tensor_index: int) -> str | None:
+    """Name of the op that makes tensor ``tensor_index`` (see :func:`output_producer`), or None."""
+    op = output_producer(interpreter, tensor_index)
+    return op["op_name"] if op is not None else None
 
 
 def _scores_meaning(classifier) -> str:

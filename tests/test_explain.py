@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from edgecnn.cli import main
 from edgecnn.config import ExplainOptions, RuntimeOptions
 from edgecnn.errors import ModelError
-from edgecnn.explain import BatchScorer, explain_image, occlusion_map, patch_starts, select_layers, strongest_channels
+from edgecnn.explain import (BatchScorer, explain_image, log_odds, occlusion_map, patch_starts, select_layers,
+                             strongest_channels)
 from edgecnn.explain_compare import error_stats, pair_layers
 from edgecnn.layers import Layer, layer_table, open_debug_interpreter, totals
 from edgecnn.explain_html import images, render_html
@@ -162,10 +163,32 @@ def test_occlusion_batches_and_counts_invokes():
     one = occlusion_map(BatchScorer(clf, LEFT.read_bytes(), 1), image, 0, 4, 2)
     scorer = BatchScorer(clf, LEFT.read_bytes(), 16)
     assert scorer.batch == 16, scorer.note
+    assert scorer.unit == "log-odds"  # the model ends in a softmax: its logits are read
     many = occlusion_map(scorer, image, 0, 4, 2, batch=16)
     assert one.positions == many.positions == 7 * 7
     assert (one.invokes, many.invokes) == (1 + 49, 1 + 4)  # the unoccluded image, then ceil(49 / 16)
     np.testing.assert_allclose(one.heat, many.heat, atol=1e-6)
+
+
+def test_log_odds_matches_the_probability_form_and_does_not_saturate():
+    z = np.array([[2.0, 0.5, -1.0], [30.0, 0.0, 0.0]])
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(log_odds(z, 0)[:1], np.log(p[0, 0] / (1 - p[0, 0])))
+    assert log_odds(z, 0)[1] == pytest.approx(30.0 - np.log(2.0))  # p rounds to 1 here; the log-odds do not
+    np.testing.assert_allclose(log_odds(np.array([[1.5], [-2.0]]), 0), [1.5, -2.0])
+
+
+def test_occlusion_moves_a_saturated_int8_prediction():
+    """The shipped model gives 255/256 for this boot; the log-odds from its logits still show where it looks."""
+    import gzip
+
+    raw = gzip.open(SHIPPED.parent / "fashion_mnist_sample" / "t10k-images-idx3-ubyte.gz").read()
+    boot = np.frombuffer(raw, np.uint8, offset=16)[:784].reshape(28, 28)
+    expl = _explain(SHIPPED / "int8.tflite", boot, layers=("0",))
+    assert expl.top[0].label == "Ankle boot" and expl.top[0].score == pytest.approx(255 / 256)
+    occ = expl.occlusion
+    assert occ.unit == "log-odds" and occ.heat.max() > 0.5
+    assert (occ.patch, occ.stride, occ.positions) == (5, 2, 13 * 13)
 
 
 def test_patch_starts_cover_every_pixel():
