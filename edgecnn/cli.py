@@ -598,6 +598,8 @@ def _float_model(path: str) -> bytes:
               help="Occlusion patch side in model-input pixels. Default: a sixth of the input's short side.")
 @click.option("--stride", type=click.IntRange(min=1), default=None,
               help="Occlusion patch step in pixels. Default: half the patch.")
+@click.option("--fill", type=click.IntRange(0, 255), default=_EXPLAIN.fill, show_default=True,
+              help="Occlusion patch pixel value (0..255, before the model's normalisation; 128 is mid grey).")
 @click.option("--batch", type=click.IntRange(min=1), default=_EXPLAIN.batch, show_default=True,
               help="Occlusion images per invoke (when the model takes a batch other than 1).")
 @click.option("--target", type=click.IntRange(min=0), default=None,
@@ -610,17 +612,18 @@ def _float_model(path: str) -> bytes:
 @click.option("--overwrite", is_flag=True, help="Replace an existing page or PNG files.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the numbers (layer table, feature-map summaries, occlusion map) as one JSON object.")
-def explain(model, image, out, png_dir, layers, max_channels, patch, stride, batch, target, occlusion, float_path,
-            overwrite, as_json, **opts):
+def explain(model, image, out, png_dir, layers, max_channels, patch, stride, fill, batch, target, occlusion,
+            float_path, overwrite, as_json, **opts):
     """What the .tflite MODEL sees in IMAGE, on the device (no TensorFlow).
 
     \b
     One HTML page with: the layer table (each operator, output shape and
     quantization, parameters, MACs and share of compute); feature maps of
-    every convolution/pooling output (dequantized, each channel scaled on its
-    own, strongest first); the first convolution's filters; and where it
-    looks: an occlusion-sensitivity map (a grey patch slides over the image,
-    the drop of the predicted class's score is drawn over it). With --compare,
+    every layer with a spatial output (dequantized, each channel scaled on
+    its own, strongest first); the first convolution's filters; and where it
+    looks: an occlusion-sensitivity map (a grey patch slides over the image;
+    the drop of the predicted class's score, or of its log-odds from the
+    logits when the model ends in a softmax, is drawn over it). With --compare,
     the float-vs-int8 error of every layer (RMSE relative to the float
     tensor's range, cosine similarity), worst first.
     """
@@ -635,9 +638,12 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, bat
     if out is None and png_dir is None and not as_json:
         out = f"{Path(image).stem}.explain.html"
     _check_output(out, overwrite, "--output")
+    if png_dir is not None and not Path(png_dir).absolute().parent.is_dir():
+        raise click.BadParameter(f"{png_dir}: folder {Path(png_dir).absolute().parent} does not exist",
+                                 param_hint="--png")
     sel = tuple(s for s in layers.split(",") if s.strip()) if layers else None
     xopts = ExplainOptions(layers=sel, max_channels=max_channels, occlusion=occlusion, patch=patch, stride=stride,
-                           batch=batch, target=target)
+                           batch=batch, fill=fill, target=target)
     clf = Classifier(model, make_options(**opts))
     warn_runtime_notes(clf)
     pixels = read_image(image)
@@ -648,7 +654,12 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, bat
         if isinstance(e, EdgecnnError):
             raise
         raise click.BadParameter(str(e), param_hint="--layers/--target/--compare") from None
-    written = write_outputs(expl, out, png_dir, overwrite)
+    try:
+        written = write_outputs(expl, out, png_dir, overwrite)
+    except OSError as e:
+        if isinstance(e, EdgecnnError):
+            raise
+        raise click.ClickException(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)) from None
     for note in expl.notes:
         click.echo(f"Note: {note}", err=True)
     if as_json:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn import explain_images as draw
+from edgecnn.errors import OutputExistsError
 from edgecnn.explain import Explanation
 from edgecnn.layers import totals
 
@@ -219,13 +220,14 @@ def write_outputs(expl: Explanation, html_path: str | None, png_dir: str | None,
     Returns:
         the paths written.
     Raises:
-        FileExistsError: a file exists and ``overwrite`` is False.
+        OutputExistsError: a file exists and ``overwrite`` is False (checked before anything is written).
+        OSError: a file or the folder cannot be written.
     """
     files = planned_files(expl, html_path, png_dir)
     if not overwrite:
         for p in files:
             if p.exists():
-                raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+                raise OutputExistsError(f"{p} exists; pass --overwrite to replace it")
     if png_dir is not None:
         Path(png_dir).mkdir(exist_ok=True)
     for p, data in files.items():

@@ -222,12 +222,14 @@ def test_cli_writes_one_self_contained_page_and_pngs(tmp_path):
 
 def test_cli_json_numbers_and_refuses_to_overwrite(tmp_path):
     img = _png(tmp_path, stripes(1))
-    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--json", "--patch", "4", "--stride", "4"])
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--json", "--patch", "4", "--stride", "4",
+                                  "--fill", "0"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output.strip().splitlines()[-1])
     assert d["totals"] == {"params": 56 + 4, "macs": 10584 + 4}
     assert d["layers"][0]["share"] == pytest.approx(10584 / 10588)
     assert d["occlusion"]["positions"] == 16 and np.array(d["occlusion"]["map"]).shape == (SIZE, SIZE)
+    assert (d["occlusion"]["fill"], d["occlusion"]["invokes"]) == (0, 2)  # 16 patches + 1 image in one batch of 32
     assert d["feature_maps"][0]["channels"][0] == 1  # vertical stripes: the vertical-edge channel
     out = tmp_path / "page.html"
     out.write_text("mine")
@@ -311,3 +313,15 @@ def test_cli_compare_with_a_keras_model(tmp_path):
     rows = json.loads(r.output.strip().splitlines()[-1])["comparison"]
     assert {x["op"] for x in rows} >= {"CONV_2D", "FULLY_CONNECTED"}
     assert all(x["cosine"] > 0.98 for x in rows)
+
+
+def test_cli_png_folder_checks(tmp_path):
+    img = _png(tmp_path, stripes(0))
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--png", str(tmp_path / "no" / "pngs")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "filters.png").write_bytes(b"mine")
+    r = CliRunner().invoke(main, ["explain", str(EDGES), str(img), "--png", str(tmp_path / "pngs")])
+    assert r.exit_code == 1 and "filters.png exists" in r.output
+    assert [p.name for p in (tmp_path / "pngs").iterdir()] == ["filters.png"]  # nothing half-written beside it
+    assert (tmp_path / "pngs" / "filters.png").read_bytes() == b"mine"
