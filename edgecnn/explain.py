@@ -158,8 +158,9 @@ class BatchScorer:
     ``batch`` images per invoke when the model allows it (a graph with a fixed batch of 1 inside, e.g. a RESHAPE
     to (1, N), does not: then one image per invoke).
 
-    When the output comes from a SOFTMAX (through QUANTIZE/DEQUANTIZE/RESHAPE), the measure is the target's
-    log-odds from the softmax's input (the logits, dequantized): an int8 softmax output saturates at 255/256, so
+    When the output comes from a SOFTMAX (through QUANTIZE/DEQUANTIZE/RESHAPE), or is a binary classifier's one
+    LOGISTIC output, the measure is the target's log-odds from that op's input (the logits, dequantized): an int8
+    softmax output saturates at 255/256, so
     on a confident prediction no single patch would move it. The interpreter then keeps all tensors (so the
     logits can be read after invoke) on the backend's default kernels. Otherwise the measure is the output score
     as ``classify`` reports it.
@@ -180,8 +181,10 @@ class BatchScorer:
         self.note = ""
         self.batch = 1
         producer = output_producer(classifier.interpreter, classifier.output.index)
-        self._logits = int(producer["inputs"][0]) if producer is not None and producer["op_name"] == "SOFTMAX" \
-            else None
+        kind = producer["op_name"] if producer is not None else None
+        self._sigmoid = kind == "LOGISTIC" and classifier.binary
+        self._logits = int(producer["inputs"][0]) if kind == "SOFTMAX" or self._sigmoid else None
+        self._per_image = 1 if classifier.binary else classifier.num_classes
         self.unit = "log-odds" if self._logits is not None else "score"
         if batch > 1:
             try:
@@ -203,7 +206,7 @@ class BatchScorer:
         it.allocate_tensors()
         out = it.get_output_details()[0]
         shape = tuple(int(x) for x in out["shape"])
-        if shape[0] != batch or int(np.prod(shape)) != batch * clf.num_classes:
+        if shape[0] != batch or int(np.prod(shape)) != batch * self._per_image:
             raise ValueError(f"output shape {shape} for a batch of {batch}")
         self._out = int(out["index"])
         return it
@@ -218,9 +221,12 @@ class BatchScorer:
         self._it.set_tensor(self.clf.input.index, tensor)
         self._it.invoke()
         if self._logits is not None:
-            return log_odds(read_tensor(self._it, self._logits).reshape(self.batch, -1)[:n], target)
+            z = read_tensor(self._it, self._logits).reshape(self.batch, -1)[:n]
+            if self._sigmoid:  # one logit z of class 1: log-odds z for class 1, -z for class 0
+                return z[:, 0].astype(np.float64) * (1.0 if target == 1 else -1.0)
+            return log_odds(z, target)
         raw = self._it.get_tensor(self._out).reshape(self.batch, -1)[:n]
-        return np.asarray(self.clf.scores(raw), np.float64)[:, target]
+        return np.array([self.clf.scores(r)[target] for r in raw], np.float64)
 
 
 # ----------------------------------------------------------------------------------------------- one image

@@ -185,7 +185,7 @@ QUANTIZATION_KINDS = ("int8", "uint8", "int16x8", "float16 weights", "dynamic-ra
 
 def _op_tensors(interpreter) -> tuple[set[int], set[int]]:
     """(activations: tensors some op writes plus the model inputs, constants: op inputs nothing writes)."""
-    ops = _ops(interpreter)
+    ops = operators(interpreter)
     written = {int(t) for op in ops for t in op["outputs"] if int(t) >= 0}
     activations = written | {d["index"] for d in interpreter.get_input_details()}
     read = {int(t) for op in ops for t in op["inputs"] if int(t) >= 0}

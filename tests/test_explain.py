@@ -325,3 +325,26 @@ def test_cli_png_folder_checks(tmp_path):
     assert r.exit_code == 1 and "filters.png exists" in r.output
     assert [p.name for p in (tmp_path / "pngs").iterdir()] == ["filters.png"]  # nothing half-written beside it
     assert (tmp_path / "pngs" / "filters.png").read_bytes() == b"mine"
+
+
+def test_binary_sigmoid_model_without_convolutions(tmp_path):
+    """A one-sigmoid binary classifier with no convolution (built as a flatbuffer): no filters and no feature maps,
+    said so; occlusion on the log-odds of the sigmoid's input; a graph with a fixed batch of 1 scores one image per
+    invoke and says why."""
+    from tests.tflite_builder import Spec, build
+
+    path = tmp_path / "binary.tflite"
+    path.write_bytes(build(Spec(in_dtype="int8", out_dtype="int8", classes=1, out_shapes=[(1, 1)],
+                                activation="sigmoid", weights="int8")))
+    img = _png(tmp_path, np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    r = CliRunner().invoke(main, ["explain", str(path), str(img), "--json", "--mean", "0", "--std", "255",
+                                  "--target", "1", "--patch", "4", "--stride", "4"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output.strip().splitlines()[-1])
+    assert d["filters"] is None and d["feature_maps"] == []
+    assert any("no CONV_2D" in n for n in d["notes"])
+    occ = d["occlusion"]
+    assert occ["unit"] == "log-odds" and occ["target"] == 1 and occ["positions"] == 4
+    if occ["batch"] == 1:
+        assert occ["invokes"] == 5 and any("one image per invoke" in n for n in d["notes"])
+    assert np.abs(np.array(occ["map"])).max() > 0
