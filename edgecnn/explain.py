@@ -209,16 +209,17 @@ class BatchScorer:
         if shape[0] != batch or int(np.prod(shape)) != batch * self._per_image:
             raise ValueError(f"output shape {shape} for a batch of {batch}")
         self._out = int(out["index"])
+        self._tensor = np.zeros((batch, *clf.input.shape[1:]), clf.input.dtype)
         return it
 
     def __call__(self, pixels: np.ndarray, target: int) -> np.ndarray:
         """(B, h, w, c) uint8 model-sized pixels, B <= batch -> (B,) float64 measure of class ``target`` (see
         ``unit``). One invoke; a short batch is padded with copies of its first image."""
         n = len(pixels)
-        tensor = np.concatenate([self.clf.tensor_from_pixels(p) for p in pixels], axis=0)
-        if n < self.batch:
-            tensor = np.concatenate([tensor, np.repeat(tensor[:1], self.batch - n, axis=0)], axis=0)
-        self._it.set_tensor(self.clf.input.index, tensor)
+        for k, p in enumerate(pixels):  # the classifier reuses one input array: copy each image out of it
+            self._tensor[k] = self.clf.tensor_from_pixels(p)[0]
+        self._tensor[n:] = self._tensor[0]
+        self._it.set_tensor(self.clf.input.index, self._tensor)
         self._it.invoke()
         if self._logits is not None:
             z = read_tensor(self._it, self._logits).reshape(self.batch, -1)[:n]
@@ -380,8 +381,8 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     pixels = to_pixels(image, clf.preprocessing)
-    tensor = clf.tensor_from_pixels(pixels)
-    scores = clf.scores(clf.invoke(tensor))
+    tensor = clf.tensor_from_pixels(pixels).copy()  # the classifier reuses its input and output arrays
+    scores = np.array(clf.scores(clf.invoke(tensor)))
     top = clf.rank(scores, opts.top_k)
     target = int(np.argmax(scores)) if opts.target is None else int(opts.target)
     if not 0 <= target < scores.size:
