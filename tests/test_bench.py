@@ -246,3 +246,24 @@ def test_bench_float_model_without_normalisation(tiny_models, image_dir):
     assert json.loads(r.stdout)[0]["input_dtype"] == "float32"
     r = _bench([tiny_models["float"], "--runs", "5", "--input", image_dir / "colour.png"])
     assert r.exit_code == 1 and "--mean and --std" in r.output
+
+
+# ----------------------------------------------------------------------------------------------- tools/frame_bench.py
+def test_frame_bench_compares_edgecnn_with_the_bare_loop(tiny_models):
+    """The per-frame comparison of tools/benchmark.py runs end to end on a tiny model: same frames for every
+    contender, p50s and ratios from them, top-1 per contender, MediaPipe only when installed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import frame_bench as fb
+
+    rng = np.random.default_rng(0)
+    frames = list(rng.integers(0, 256, (25, 48, 64, 3), dtype=np.uint8))
+    labels = rng.integers(0, 3, 25)
+    r = fb.compare(tiny_models["int8"], frames, labels, rounds=2)
+    assert {"edgecnn", "bare loop"} <= set(r["p50_ms"]) and all(len(v) == 2 for v in r["p50_ms_per_round"].values())
+    assert r["edgecnn_over_bare"] == pytest.approx(r["p50_ms"]["edgecnn"] / r["p50_ms"]["bare loop"])
+    assert r["edgecnn_preprocess_p50_ms"] < r["p50_ms"]["edgecnn"]
+    assert all(0.0 <= t <= 1.0 for t in r["top1"].values())
+    assert ("MediaPipe" in r["p50_ms"] or "MediaPipe" in r["skipped"]) == (fb.mediapipe_version() is not None)
+    text = "\n".join(fb.report_lines({"frames": 25, "photos": "x", "pinned_cpu": None, "mediapipe": None,
+                                      "models": [r], "opencv_threads": {"preprocess_p50_ms": {"1": 0.1}}}))
+    assert "edgecnn/bare" in text and "target <= 1.05" in text

@@ -12,7 +12,9 @@ Prints, with the machine it ran on:
    (preprocess, postprocess, timing, glue), headless, no log;
 5. preprocessing time of one 640x480 BGR frame;
 6. peak RSS (``ru_maxrss`` of the child) of ``edgecnn camera`` on that video, headless;
-7. wall time of ``edgecnn --help`` and of a one-image ``edgecnn classify`` (median of several start-ups).
+7. wall time of ``edgecnn --help`` and of a one-image ``edgecnn classify`` (median of several start-ups);
+8. per frame on real-size photo models: edgecnn vs a bare LiteRT loop vs MediaPipe's ImageClassifier in VIDEO mode
+   (tools/frame_bench.py; ``--per-frame`` runs only this step, ``--model`` picks the models, ``--photos`` the photos).
 
 Targets from the issue: bench overhead <= 5 %, loop overhead <= 0.5 ms/frame, preprocessing <= 0.5 ms,
 camera-loop peak RSS <= 150 MB, ``--help`` <= 0.5 s. The int8/float32 ratio is reported, never assumed: it depends
@@ -44,6 +46,9 @@ sys.path.insert(0, str(ROOT))
 from edgecnn import bench as B  # noqa: E402
 from edgecnn import stats as S  # noqa: E402
 from edgecnn.config import Preprocessing, RuntimeOptions  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tools"))
+import frame_bench as FB  # noqa: E402
 
 SHIPPED = ROOT / "models" / "fashion_mnist"
 TARGETS = {"bench_overhead_pct": 5.0, "loop_overhead_ms": 0.5, "preprocess_ms": 0.5, "camera_peak_rss_mb": 150.0,
@@ -262,6 +267,11 @@ def keras_vs_tflite(i8: Path, workdir: Path, runs: int, keras_path: Path | None 
             "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default (all cores)"}
 
 
+def _per_frame(models: tuple[Path, ...], photos: Path, frames: int, rounds: int, pin: bool) -> dict:
+    log("8 per frame: edgecnn vs bare loop vs MediaPipe ...")
+    return FB.per_frame(list(models) or FB.default_models(photos=photos), photos, frames, rounds, pin)
+
+
 # ----------------------------------------------------------------------------------------------- main
 def _ok(value, key) -> str:
     """'(target <= T: met)' or '... MISSED' for a measurement that should stay at or below TARGETS[key]."""
@@ -281,10 +291,27 @@ def _ok(value, key) -> str:
                    "Default: models/fashion_mnist/*.keras, else ResNet-8 with random weights.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write every number to this JSON file.")
-def main(runs, rounds, frames, keras_path, json_out):
+@click.option("--per-frame", "per_frame_only", is_flag=True,
+              help="Run only step 8 (per frame: edgecnn vs bare loop vs MediaPipe on real-size photo models).")
+@click.option("--model", "frame_models", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Step 8's models (repeatable). Default: a 224x224 uint8 and 96x96 int8/uint8 MobileNetV2 built "
+                   "once into build/photo-models/ by tools/build_photo_model.py.")
+@click.option("--photos", type=click.Path(file_okay=False, exists=True, path_type=Path), default=FB.PHOTOS,
+              show_default=True, help="Step 8's photos: a flowers5-style folder; its test split makes the frames.")
+@click.option("--frame-rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Step 8's interleaved rounds.")
+@click.option("--pin/--no-pin", default=True, show_default=True,
+              help="Step 8: pin the process to one CPU (MediaPipe has no thread setting).")
+def main(runs, rounds, frames, keras_path, json_out, per_frame_only, frame_models, photos, frame_rounds, pin):
     """Measure edgecnn's performance targets side by side on this machine (see the module docstring)."""
     env = B.environment()
     out = {"environment": env}
+    if per_frame_only:
+        out["per_frame"] = _per_frame(frame_models, photos, frames, frame_rounds, pin)
+        click.echo("\n".join([f"machine: {B.describe_environment(env)}", *FB.report_lines(out["per_frame"])]))
+        if json_out:
+            Path(json_out).write_text(json.dumps(out, indent=1, default=str))
+        return
     with tempfile.TemporaryDirectory(prefix="edgecnn-bench-") as tmp:
         work = Path(tmp)
         i8, f32, where = resolve_models(work)
@@ -314,6 +341,7 @@ def main(runs, rounds, frames, keras_path, json_out):
                           "classify_one_image": wall_times([*_edgecnn(), "classify", str(i8), str(img)], 5)}
         log("2/7 Keras vs int8 (imports TensorFlow) ...")
         out["keras_vs_int8"] = keras_vs_tflite(i8, work, runs, keras_path)
+    out["per_frame"] = _per_frame(frame_models, photos, frames, frame_rounds, pin)
 
     a, bb, c = out["int8_vs_float32"], out["bench_vs_bare"], out["camera_loop"]
     p, k, s = out["preprocess_640x480"], out["keras_vs_int8"], out["startup"]
@@ -343,6 +371,7 @@ def main(runs, rounds, frames, keras_path, json_out):
         f"7. start-up wall time (median): edgecnn --help {s['help']['median_s']:.3f} s "
         f"{_ok(s['help']['median_s'], 'help_s')}; "
         f"one-image edgecnn classify {s['classify_one_image']['median_s']:.3f} s",
+        *FB.report_lines(out["per_frame"]),
     ]
     click.echo("\n".join(lines))
     if json_out:
