@@ -29,7 +29,7 @@ import numpy as np
 
 from edgecnn.config import DEFAULT_FOLDER_SIZE, DEFAULT_SEED, DEFAULT_VAL_SPLIT, IMAGE_SUFFIXES, Preprocessing
 from edgecnn.errors import DataError, ImageError
-from edgecnn.preprocess import decode_image, to_pixels
+from edgecnn.preprocess import read_image, to_pixels
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the four IDX files.
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -235,38 +235,10 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
 
 # ------------------------------------------------------------------------------------------------ image folders
 
-_JPEG_SOI, _JPEG_SOS, _JPEG_EOI = b"\xff\xd8", b"\xff\xda", b"\xff\xd9"
-_PNG_SIG = b"\x89PNG\r\n\x1a\n"
-
-
-def check_complete(data: bytes, name: str) -> None:
-    """Reject truncated JPEG and PNG files, which OpenCV decodes partially (grey bottom rows) instead of failing.
-
-    A JPEG must have an end-of-image marker (FFD9) after its last start-of-scan marker (FFDA): an embedded EXIF
-    thumbnail ends before the main scan, and data some cameras append after the image does not matter. A PNG must
-    have its IEND chunk within its last 1 KiB. Other formats are left to the decoder.
-
-    Raises:
-        ImageError: the file is truncated.
-    """
-    if data[:2] == _JPEG_SOI:
-        sos = data.rfind(_JPEG_SOS)
-        if sos < 0 or data.find(_JPEG_EOI, sos + 2) < 0:
-            raise ImageError(f"{name}: truncated JPEG (no end-of-image marker after the image data)")
-    elif data[:8] == _PNG_SIG and b"IEND" not in data[-1024:]:
-        raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
-
-
 def _load_one(path: Path, pre: Preprocessing) -> np.ndarray:
-    """Read, integrity-check, decode and preprocess one file -> (h, w, c) uint8. Raises ImageError."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-    if len(data) == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
-    check_complete(data, str(path))
-    return to_pixels(decode_image(data, str(path)), pre)
+    """Read, validate, decode (:func:`edgecnn.preprocess.read_image`, as classify and the camera do) and
+    preprocess one file -> (h, w, c) uint8. Raises ImageError."""
+    return to_pixels(read_image(path), pre)
 
 
 def list_folder(root: str | Path) -> tuple[list[str], list[tuple[Path, int]], list[Skipped]]:

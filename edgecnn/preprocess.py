@@ -23,11 +23,55 @@ from edgecnn.opencv import import_cv2
 _INT_RANGE = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
               np.dtype(np.int16): (-32768, 32767), np.dtype(np.int32): (-(2**31), 2**31 - 1)}
 
+_JPEG_SOI, _JPEG_SOS, _JPEG_EOI = b"\xff\xd8", b"\xff\xda", b"\xff\xd9"
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def check_complete(data: bytes, name: str = "<bytes>") -> None:
+    """Reject a truncated image file, which OpenCV may decode partially (grey bottom rows, depending on its version
+    and codec libraries) instead of failing. The check reads the container, not the decoder, so every OpenCV
+    version gives the same answer.
+
+    * JPEG: an end-of-image marker (FFD9) after the last start-of-scan marker (FFDA). An embedded EXIF thumbnail
+      ends before the main scan; data some cameras append after the image does not matter (ITU-T T.81, B.1.1.2:
+      inside entropy-coded data FF is always stuffed, so FFD9 there is the real marker).
+    * PNG: its IEND chunk within the last 1 KiB (PNG specification, 5.6: IEND is the last chunk).
+    * GIF: the trailer byte 0x3B at the end, trailing NUL padding ignored (GIF89a, 27).
+    * WebP: at least the length its RIFF header declares (RIFF size + 8 bytes).
+    * BMP: at least the file size its header declares (bytes 2..6, little-endian), when it declares one.
+
+    Other formats are left to the decoder.
+
+    Raises:
+        ImageError: the file is truncated, naming the format and what is missing.
+    """
+    n = len(data)
+    if data[:2] == _JPEG_SOI:
+        sos = data.rfind(_JPEG_SOS)
+        if sos < 0 or data.find(_JPEG_EOI, sos + 2) < 0:
+            raise ImageError(f"{name}: truncated JPEG (no end-of-image marker after the image data)")
+    elif data[:8] == _PNG_SIG:
+        if b"IEND" not in data[-1024:]:
+            raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        if not data.rstrip(b"\x00").endswith(b"\x3b"):
+            raise ImageError(f"{name}: truncated GIF (no trailer byte at the end)")
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        declared = int.from_bytes(data[4:8], "little") + 8
+        if n < declared:
+            raise ImageError(f"{name}: truncated WebP ({n:,} bytes, its header declares {declared:,})")
+    elif data[:2] == b"BM" and n >= 6:
+        declared = int.from_bytes(data[2:6], "little")
+        if n < declared:
+            raise ImageError(f"{name}: truncated BMP ({n:,} bytes, its header declares {declared:,})")
+
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, BMP, WebP, TIFF, ...) with OpenCV.
+    """THE decode-and-validate step of every path that reads an image file (train's folder scan, classify, the
+    camera slideshow, bench --input): reject truncated files (:func:`check_complete`), then decode with OpenCV.
 
-    EXIF orientation is honoured; alpha is dropped (RGBA -> RGB); grayscale is expanded to 3 channels.
+    EXIF orientation is honoured; alpha is dropped (RGBA -> RGB); grayscale is expanded to 3 channels; 16-bit
+    images are scaled to 8 bits; of an animated image the first frame is used.
 
     Args:
         data: the encoded file's bytes.
@@ -35,12 +79,13 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     Returns:
         (H, W, 3) uint8 RGB.
     Raises:
-        ImageError: empty data, data OpenCV cannot decode, or a header claiming more pixels than OpenCV allows
-            (``CV_IO_MAX_IMAGE_PIXELS``, 2^30 by default).
+        ImageError: empty data, a truncated file, data OpenCV cannot decode, or a header claiming more pixels
+            than OpenCV allows (``CV_IO_MAX_IMAGE_PIXELS``, 2^30 by default).
     """
     cv2 = import_cv2()
     if len(data) == 0:
         raise ImageError(f"{name}: empty file (0 bytes), expected an image")
+    check_complete(data, name)
     # IMREAD_COLOR applies the EXIF orientation tag and drops alpha (OpenCV imgcodecs documentation).
     try:
         bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
@@ -53,10 +98,10 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read and decode an image file. Returns (H, W, 3) uint8 RGB.
+    """Read, validate and decode an image file (:func:`decode_image`). Returns (H, W, 3) uint8 RGB.
 
     Raises:
-        ImageError: the file is missing, unreadable, empty, or not a decodable image.
+        ImageError: the file is missing, unreadable, empty, truncated, or not a decodable image.
     """
     try:
         data = Path(path).read_bytes()

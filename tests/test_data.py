@@ -15,7 +15,7 @@ import pytest
 from edgecnn import data as D
 from edgecnn.config import Preprocessing
 from edgecnn.errors import DataError, ImageError
-from edgecnn.preprocess import read_image, to_pixels
+from edgecnn.preprocess import check_complete, read_image, to_pixels
 
 CLASSES = ("blue", "green", "red")  # sorted on purpose: class order = sorted folder names
 PRE16 = Preprocessing(16, 16, 3, "center-crop", mean=(0.0,), std=(1.0,))
@@ -227,12 +227,12 @@ def test_truncation_check_accepts_trailers_and_rejects_cuts():
     rng = np.random.default_rng(0)
     for params in ([], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]):
         jpg = cv2.imencode(".jpg", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), params)[1].tobytes()
-        D.check_complete(jpg, "ok.jpg")
-        D.check_complete(jpg + b"\x00camera trailer" * 500, "trailer.jpg")  # data after the image is harmless
+        check_complete(jpg, "ok.jpg")
+        check_complete(jpg + b"\x00camera trailer" * 500, "trailer.jpg")  # data after the image is harmless
         for cut in (len(jpg) // 3, len(jpg) - 2):
             with pytest.raises(ImageError, match="truncated JPEG"):
-                D.check_complete(jpg[:cut], "cut.jpg")
+                check_complete(jpg[:cut], "cut.jpg")
     png = cv2.imencode(".png", rng.integers(0, 256, (40, 40), dtype=np.uint8))[1].tobytes()
-    D.check_complete(png, "ok.png")
+    check_complete(png, "ok.png")
     with pytest.raises(ImageError, match="truncated PNG"):
-        D.check_complete(png[: len(png) - 20], "cut.png")
+        check_complete(png[: len(png) - 20], "cut.png")

@@ -163,7 +163,8 @@ def test_exif_orientation_is_applied(tmp_path):
     assert read_image(tmp_path / "r.jpg").shape == (4, 2, 3)
 
 
-@pytest.mark.parametrize("content,msg", [(b"", "empty file"), (b"GIF89a nope", "cannot decode")])
+@pytest.mark.parametrize("content,msg", [(b"", "empty file"), (b"GIF89a nope", "truncated GIF"),
+                                         (b"not an image", "cannot decode")])
 def test_bad_images(tmp_path, content, msg):
     p = tmp_path / "bad.png"
     p.write_bytes(content)
@@ -173,3 +174,57 @@ def test_bad_images(tmp_path, content, msg):
         read_image(tmp_path / "missing.png")
     with pytest.raises(ImageError):
         decode_image(content, "x")
+
+
+def _encoded(ext: str) -> bytes:
+    import cv2
+
+    img = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    return cv2.imencode(ext, img)[1].tobytes()
+
+
+@pytest.mark.parametrize("ext, cut, kind", [(".jpg", 0.5, "JPEG"), (".jpg", -2, "JPEG"), (".png", 0.6, "PNG"),
+                                            (".bmp", 0.7, "BMP"), (".webp", 0.8, "WebP")])
+def test_truncated_files_refused_whatever_the_decoder_does(tmp_path, monkeypatch, ext, cut, kind):
+    """Truncation is read from the container, so an OpenCV that decodes the partial file (4.10 did, for JPEG)
+    cannot let it through: imdecode is replaced by one that always returns an image."""
+    import cv2
+
+    data = _encoded(ext)
+    assert decode_image(data, "whole").shape == (24, 32, 3)
+    n = int(len(data) * cut) if cut > 0 else len(data) + cut
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: np.zeros((24, 32, 3), np.uint8))
+    with pytest.raises(ImageError, match=f"truncated {kind}"):
+        decode_image(data[:n], "cut" + ext)
+
+
+def test_one_decode_rule_for_every_path(tmp_path, tiny_models, monkeypatch):
+    """A truncated JPEG is refused by classify, the camera slideshow, bench --input and the training scan alike."""
+    import cv2
+    from click.testing import CliRunner
+
+    from edgecnn.cli import main
+
+    folder = tmp_path / "data"
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(2):
+            (folder / cls / f"{i}.jpg").write_bytes(_encoded(".jpg"))
+    bad = folder / "a" / "cut.jpg"
+    bad.write_bytes(_encoded(".jpg")[:300])
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: real(buf, flags) if bytes(buf[-2:]) == b"\xff\xd9"
+                        else np.zeros((24, 32, 3), np.uint8))  # a decoder that hides truncation (as OpenCV 4.10)
+    model = str(tiny_models["int8"])
+    runner = CliRunner()
+    res = runner.invoke(main, ["classify", model, str(bad)])
+    assert res.exit_code == 1 and "truncated JPEG" in res.output
+    res = runner.invoke(main, ["camera", model, "--source", str(folder / "a"), "--headless"])
+    assert res.exit_code == 1 and "truncated JPEG" in res.output
+    res = runner.invoke(main, ["bench", model, "--input", str(bad), "--runs", "2"])
+    assert res.exit_code == 1 and "truncated JPEG" in res.output
+    from edgecnn.data import scan_folder
+
+    ds = scan_folder(folder, Preprocessing(16, 16, 3), progress=False)
+    assert len(ds.x) == 4 and [s.path for s in ds.skipped] == [str(bad)]
+    assert "truncated JPEG" in ds.skipped[0].reason
