@@ -333,8 +333,12 @@ def pipeline_row(classifier, source_spec: str, runs: int, warmup: int, env: dict
 
 def run(models: list[str], thread_counts: list[int | None], make_options, runs: int = DEFAULT_RUNS,
         warmup: int = DEFAULT_WARMUP, image: str | None = None, pipeline: str | None = None,
-        seed: int = DEFAULT_SEED, progress: bool = True) -> list[tuple[dict, np.ndarray]]:
+        seed: int = DEFAULT_SEED, progress: bool = True,
+        failures: list[tuple[str, str]] | None = None) -> list[tuple[dict, np.ndarray]]:
     """Benchmark every model at every thread count, in that order (models outer, threads inner).
+
+    With ``failures`` (a list), a model that cannot be loaded or run is skipped, its ``(path, message)`` appended
+    there, and the other models still measured; without it the first error is raised.
 
     Args:
         models: .tflite paths.
@@ -354,16 +358,26 @@ def run(models: list[str], thread_counts: list[int | None], make_options, runs: 
         pixels = read_image(image)
     out = []
     for path in models:
-        for threads in thread_counts:
-            # Random input needs no normalisation; a real image or the camera pipeline does.
-            clf = Classifier(path, make_options(threads), require_normalisation=image is not None or bool(pipeline))
-            if pipeline is not None:
-                out.append(pipeline_row(clf, pipeline, runs, warmup, env, progress))
-                continue
-            tensor = clf.preprocess(pixels) if pixels is not None else random_tensor(clf, seed)
-            with _progress_bar(runs, f"{Path(path).name} x{clf.threads}", progress) as bar:
-                timing = bench_classifier(clf, tensor, runs, warmup, bar.update)
-            row = bench_row(clf, timing, env)
-            row["input"] = str(image) if image is not None else f"random (seed {seed})"
-            out.append((row, timing.durations_ms))
+        try:
+            for threads in thread_counts:
+                out.append(_measure(path, make_options(threads), runs, warmup, pixels, image, pipeline, seed, env,
+                                    progress))
+        except EdgecnnError as e:
+            if failures is None:
+                raise
+            failures.append((str(path), str(e)))
     return out
+
+
+def _measure(path, options, runs, warmup, pixels, image, pipeline, seed, env, progress) -> tuple[dict, np.ndarray]:
+    """One row of :func:`run`: one model at one thread count."""
+    # Random input needs no normalisation; a real image or the camera pipeline does.
+    clf = Classifier(path, options, require_normalisation=image is not None or bool(pipeline))
+    if pipeline is not None:
+        return pipeline_row(clf, pipeline, runs, warmup, env, progress)
+    tensor = clf.preprocess(pixels) if pixels is not None else random_tensor(clf, seed)
+    with _progress_bar(runs, f"{Path(path).name} x{clf.threads}", progress) as bar:
+        timing = bench_classifier(clf, tensor, runs, warmup, bar.update)
+    row = bench_row(clf, timing, env)
+    row["input"] = str(image) if image is not None else f"random (seed {seed})"
+    return row, timing.durations_ms

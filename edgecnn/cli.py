@@ -426,8 +426,9 @@ def _start_service(service_opts, log, model: str):
               help="Stop after this many seconds.")
 @click.option("--overwrite", is_flag=True, help="Replace existing --record / --log files.")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print the summary as one JSON object: {"frames", "fps", "dropped", "stages_ms": {"capture", '
-                   '"preprocess", "invoke", "postprocess", "render", "total": {"p50", "p90", "p99", "mean", "max"}}, '
+              help='Print the summary as one JSON object: {"frames", "wall_fps" (frames / elapsed time), '
+                   '"processing_fps" (frames / time spent on them; failed reads excluded), "dropped", '
+                   '"stages_ms": {"capture", "preprocess", "invoke", "postprocess", "render", "total": {"p50", "p90", "p99", "mean", "max"}}, '
                    '"frame_age_ms", "backend", "threads", "model", ..., "service": {"events", ...}}.')
 @service_options
 def camera(model, source, top_k, threshold, show, record, log_path, frames, duration, overwrite, as_json,
@@ -535,8 +536,12 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
     relative to the first row (float32 vs int8 is one command). Each row also
     records the model's size and dtypes, the backend and the machine (CPU,
     cores, OS, Python; on a Raspberry Pi the board, CPU governor, temperature
-    and throttling). Percentiles: numpy linear interpolation. Warns when an int8
-    model is not faster than a float32 one at the same thread count.
+    and throttling). Percentiles: numpy linear interpolation. The kind column
+    names the quantization (int8, uint8, int16x8, float16 weights,
+    dynamic-range, int8 with float ops, float32). Warns when an integer
+    model is not faster than a float32 one at the same thread count. A model
+    that cannot be loaded or run is named in one Error line after the rows of
+    the others, and the exit code is 1.
     """
     from edgecnn import bench as b
     from edgecnn.report import bench_csv, bench_json, bench_table, save_histogram
@@ -544,13 +549,15 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
     _check_output(histogram, overwrite, "--histogram")
     make = lambda t: make_options(threads=t, **opts)  # noqa: E731
     make(None)  # check --mean/--std before any work
-    results = b.run(list(models), list(threads or [None]), make, runs, warmup, input_image, pipeline, seed)
+    failures: list[tuple[str, str]] = []
+    results = b.run(list(models), list(threads or [None]), make, runs, warmup, input_image, pipeline, seed,
+                    failures=failures)
     rows = [r for r, _ in results]
     if fmt == "json":
         click.echo(bench_json(rows))
-    elif fmt == "csv":
+    elif fmt == "csv" and rows:
         click.echo(bench_csv(rows), nl=False)
-    else:
+    elif rows:
         click.echo(bench_table(rows))
         click.echo("machine: " + b.describe_environment(rows[0]["environment"]))
     for w in b.int8_not_faster(rows):
@@ -559,10 +566,14 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         if r["runs"] < runs:
             click.echo(f"Warning: {r['model']}: {pipeline} ended after {r['runs']} frames, fewer than --runs {runs}; "
                        f"statistics are over {r['runs']}", err=True)
-    if histogram:
+    if histogram and results:
         save_histogram([(f"{r['model']}, {r['threads']} thread(s)", d) for r, d in results], histogram,
                        "Pipeline time per frame" if pipeline else "Invoke latency")
         click.echo(f"histogram: {histogram}", err=True)
+    for _, message in failures:  # each bad model named in one line, after the good rows
+        click.echo(f"Error: {message}", err=True)
+    if failures:
+        sys.exit(1)
 
 
 def _float_model(path: str) -> bytes:

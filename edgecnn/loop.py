@@ -139,7 +139,9 @@ class LoopResult:
     def summary(self, classifier, source_description: str | None = None) -> dict:
         """The JSON-ready summary.
 
-        Keys: frames, fps (frames / wall_s), dropped, failed_reads, stages_ms {capture, preprocess, invoke,
+        Keys: frames, wall_fps (frames / wall_s: everything, including time lost to failed reads and pauses),
+        processing_fps (frames / the sum of per-frame totals: the rate while frames arrive), fps (= wall_fps, kept
+        for scripts), dropped, failed_reads, stages_ms {capture, preprocess, invoke,
         postprocess, render, total: {p50, p90, p99, mean, max}}, frame_age_ms {same}, backend, threads, model,
         source, ended, message (what went wrong when ended is "source failed", else None), wall_s. Statistics are
         None when no frame was processed.
@@ -150,9 +152,13 @@ class LoopResult:
             s = latency_stats(values)
             return {k: round(s[k], 4) for k in ("p50", "p90", "p99", "mean", "max")}
 
+        busy_s = sum(self.stages_ms["total"]) / 1e3
+        wall_fps = round(self.frames / self.wall_s, 3) if self.wall_s > 0 else 0.0
         return {
             "frames": self.frames,
-            "fps": round(self.frames / self.wall_s, 3) if self.wall_s > 0 else 0.0,
+            "fps": wall_fps,
+            "wall_fps": wall_fps,
+            "processing_fps": round(self.frames / busy_s, 3) if busy_s > 0 else 0.0,
             "dropped": self.dropped,
             "failed_reads": self.failed_reads,
             "stages_ms": {k: stats(v) for k, v in self.stages_ms.items()},

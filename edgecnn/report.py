@@ -94,8 +94,9 @@ def bench_json(rows: list[dict]) -> str:
 # ----------------------------------------------------------------------------------------------- camera
 def camera_summary_text(s: dict) -> str:
     """A camera summary (:meth:`edgecnn.loop.LoopResult.summary`) as text, stage statistics in ms."""
-    lines = [f"{s['frames']} frames in {s['wall_s']:.2f} s ({s['fps']:.1f} FPS), {s['dropped']} dropped, "
-             f"{s['failed_reads']} failed reads; ended: {s['ended']}",
+    lines = [f"{s['frames']} frames in {s['wall_s']:.2f} s: wall FPS {s['wall_fps']:.1f} (frames / elapsed time), "
+             f"processing FPS {s['processing_fps']:.1f} (frames / time spent on them, failed reads excluded)",
+             f"{s['dropped']} dropped, {s['failed_reads']} failed reads; ended: {s['ended']}",
              f"model {s['model']} ({s['backend']}, {s['threads']} thread{'s' if s['threads'] != 1 else ''}), "
              f"source {s['source']}"]
     keys = ("p50", "p90", "p99", "mean", "max")

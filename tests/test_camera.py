@@ -555,3 +555,26 @@ def test_picamera2_source_with_a_stand_in_module(tiny_models, monkeypatch, tmp_p
     assert calls[-2:] == ["stop", "close"]
     expected = [p.to_dict() for p in clf.classify(bgr, 3, order="bgr").top]
     assert all(r["top"] == expected for r in _read_log(tmp_path / "f.jsonl"))
+
+
+def test_stalled_stream_reports_wall_and_processing_fps_apart():
+    """Time spent waiting on failed reads lowers the wall FPS but not the processing FPS; the summary names both."""
+    import time as _time
+
+    from edgecnn.report import camera_summary_text
+
+    class Stalling(FakeSource):
+        def read(self):
+            if self.reads % 2 == 1:  # every other read: a 50 ms stall that returns nothing
+                self.reads += 1
+                _time.sleep(0.05)
+                return None
+            return super().read()
+
+    res = run_loop(Stalling(n=12), FakeClassifier(), LoopOptions(max_failures=2))
+    s = res.summary(FakeClassifier())
+    assert res.failed_reads >= 5 and s["frames"] == 6
+    assert s["processing_fps"] > 3 * s["wall_fps"] and s["fps"] == s["wall_fps"]
+    assert s["wall_fps"] == pytest.approx(6 / res.wall_s, rel=0.01)
+    text = camera_summary_text(s)
+    assert f"wall FPS {s['wall_fps']:.1f}" in text and f"processing FPS {s['processing_fps']:.1f}" in text

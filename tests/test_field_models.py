@@ -176,3 +176,19 @@ def test_xnnpack_info_line_hidden_real_errors_kept(model, image, tmp_path):
             "    os.write(2, b'ERROR: first\\nINFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nERROR: second\\n')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stderr == "ERROR: first\nERROR: second\n"
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"], ["--csv"]])
+def test_bench_keeps_good_rows_and_names_the_bad_model(model, tmp_path, fmt):
+    good, good2 = model("good"), model("good2", in_dtype="int8", out_dtype="int8")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    det = model("det", classes=10, out_shapes=[(1, 10, 4), (1, 10), (1, 10), (1,)], activation=None)
+    res = CliRunner().invoke(main, ["bench", good, str(bad), good2, det, "--runs", "3", *fmt])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 2 and str(bad) in errors[0] and det in errors[1] and "4 outputs" in errors[1]
+    if fmt == ["--json"]:
+        assert [r["model"] for r in json.loads(res.stdout)] == [good, good2]
+    else:
+        assert good in res.stdout and good2 in res.stdout and str(bad) not in res.stdout
