@@ -686,7 +686,9 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, fil
 
 # ------------------------------------------------------------------------------ workstation: train / quantize / evaluate
 
-_DATA_HELP = ("DATA is an image folder (ROOT/<class>/<images>, class order = sorted folder names), 'fashion-mnist' "
+_DATA_HELP = ("DATA is an image folder (ROOT/<class>/<images>, class order = sorted folder names; a folder with "
+              "train/ and test/ sub-folders, each ROOT/<split>/<class>/<images>, uses test/ as the test split and "
+              "splits validation from train/), 'fashion-mnist' "
               "(the IDX files in /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist), "
               "'fashion-mnist:PATH' (the same four IDX files elsewhere) or 'idx:PATH' (any MNIST-style IDX folder; "
               "class names from PATH/labels.txt, else 0..K-1).")
@@ -851,6 +853,9 @@ def evaluate(model, data, split, top_k, seed, val_split, as_json):
     per-class accuracy and the confusion matrix (rows true, columns predicted)."""
     q = _train_side("quantize")
     m = q.evaluate(model, data, split, top_k, seed, val_split, progress=not as_json)
+    if m["top_k"]["k"] < top_k:
+        click.echo(f"Note: -k {top_k} is more than the model's {m['top_k']['k']} classes: reporting "
+                   f"top-{m['top_k']['k']}", err=True)
     if as_json:
         _echo_json(m)
         return

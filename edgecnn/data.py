@@ -254,6 +254,9 @@ def list_folder(root: str | Path) -> tuple[list[str], list[tuple[Path, int]], li
         DataError: root missing or not a folder, or fewer than two class folders.
     """
     root = Path(root)
+    if root.is_file():
+        raise DataError(f"{root}: is a file, expected a folder ROOT/<class>/<images> "
+                        "(or fashion-mnist, fashion-mnist:PATH, idx:PATH)")
     if not root.is_dir():
         raise DataError(f"{root}: no such folder, expected ROOT/<class>/<images> "
                         "(or fashion-mnist, fashion-mnist:PATH, idx:PATH)")
@@ -368,10 +371,57 @@ def default_preprocessing(spec: str, img_size: int | None = None, channels: int 
     return Preprocessing(h, w, channels or 1, resize or "center-crop", mean=(0.0,), std=(1.0,))
 
 
+#: Sub-folder names of a dataset already split on disk (``ROOT/train/<class>/...``, ``ROOT/test/<class>/...``).
+TRAIN_DIR, TEST_DIR = "train", "test"
+#: Other split folders such a dataset may have; validation is split from ``train/`` (``--val-split``) instead.
+OTHER_SPLIT_DIRS = ("val", "valid", "validation")
+
+
+def split_layout(root: str | Path) -> tuple[Path, Path] | None:
+    """``(root/train, root/test)`` when ``root`` holds a dataset already split on disk: its sub-folders are
+    ``train`` and ``test`` (and maybe ``val``/``valid``/``validation``), each with class folders; else None."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if TRAIN_DIR not in subdirs or TEST_DIR not in subdirs or \
+            not set(subdirs) <= {TRAIN_DIR, TEST_DIR, *OTHER_SPLIT_DIRS}:
+        return None
+    train, test = subdirs[TRAIN_DIR], subdirs[TEST_DIR]
+    if not any(p.is_dir() for p in train.iterdir()):
+        return None
+    return train, test
+
+
+def scan_split_folder(root: Path, train: Path, test: Path, pre: Preprocessing, strict: bool = False,
+                      progress: bool = True) -> Dataset:
+    """A dataset split on disk (:func:`split_layout`): ``train/`` is the training data (validation is split from
+    it), ``test/`` the test split. Class order comes from ``train/``.
+
+    Raises:
+        DataError: as :func:`scan_folder`; a class folder in ``test/`` that ``train/`` does not have.
+    """
+    ds = scan_folder(train, pre, strict=strict, progress=progress)
+    te = scan_folder(test, pre, strict=strict, progress=progress)
+    extra = [c for c in te.labels if c not in ds.labels]
+    if extra:
+        raise DataError(f"{test}: class folder(s) {', '.join(extra)} not in {train} (expected the same classes)")
+    remap = np.array([ds.labels.index(c) for c in te.labels], np.int64)
+    others = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.lower() in OTHER_SPLIT_DIRS)
+    skipped = ds.skipped + te.skipped + [Skipped(str(root / o), "validation is split from train/ (--val-split), "
+                                                 "this folder is not used") for o in others]
+    return Dataset(x=ds.x, y=ds.y, labels=ds.labels, pre=pre, source=str(root), x_test=te.x, y_test=remap[te.y],
+                   skipped=skipped, paths=ds.paths)
+
+
 def load(spec: str, pre: Preprocessing, strict: bool = False, progress: bool = True) -> Dataset:
-    """Load DATA ``spec`` (see the module docstring) preprocessed to ``pre``. Raises DataError."""
+    """Load DATA ``spec`` (see the module docstring) preprocessed to ``pre``. A folder with ``train/`` and
+    ``test/`` sub-folders is read as a dataset split on disk (:func:`split_layout`). Raises DataError."""
     kind, path = parse_source(spec)
     if kind == "folder":
+        layout = split_layout(path)
+        if layout is not None:
+            return scan_split_folder(path, *layout, pre, strict=strict, progress=progress)
         return scan_folder(path, pre, strict=strict, progress=progress)
     return load_idx(path, pre, fashion=(kind == "fashion-mnist"), source=spec)
 

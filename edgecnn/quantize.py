@@ -361,21 +361,41 @@ def metrics(y: np.ndarray, scores: np.ndarray, labels: list[str], k: int = 3) ->
             "per_class": per_class, "confusion": cm.tolist(), "labels": [str(x) for x in labels]}
 
 
-def collapse_warning(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> str | None:
-    """A warning when predictions collapse onto one class, else None.
+def collapsed_class(y: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[int, float, float] | None:
+    """(class, its share of the predictions, its share of the true labels) when predictions collapse onto one
+    class, else None.
 
     Collapsed: one class takes at least :data:`COLLAPSE_SHARE` of the predictions while it is at most half as
-    common among the true labels (a broken calibration range typically sends everything to one class).
+    common among the true labels.
     """
     if len(pred) == 0:
         return None
-    counts = np.bincount(pred, minlength=len(labels))
+    counts = np.bincount(pred, minlength=n_classes)
     top = int(counts.argmax())
     share = counts[top] / len(pred)
     true_share = float((np.asarray(y) == top).mean())
-    if share >= COLLAPSE_SHARE and share >= 2 * true_share:
-        return (f"int8 predictions collapse onto class {labels[top]!r}: {100 * share:.1f}% of predictions, "
-                f"{100 * true_share:.1f}% of true labels (calibration range or input scaling wrong?)")
+    return (top, float(share), true_share) if share >= COLLAPSE_SHARE and share >= 2 * true_share else None
+
+
+def collapse_warning(y: np.ndarray, pred: np.ndarray, labels: list[str],
+                     float_pred: np.ndarray | None = None) -> str | None:
+    """A warning when the int8 predictions ``pred`` collapse onto one class (:func:`collapsed_class`), else None.
+
+    The cause it names depends on the float model's predictions ``float_pred``: when they collapse as well, the
+    trained model (or the data) is at fault, not the calibration; when only int8 collapses, a broken calibration
+    range or input scaling typically is.
+    """
+    q = collapsed_class(y, pred, len(labels))
+    f = collapsed_class(y, float_pred, len(labels)) if float_pred is not None else None
+    if f is not None:
+        return (f"the float model's predictions already collapse onto class {labels[f[0]]!r} ({100 * f[1]:.1f}% of "
+                f"predictions, {100 * f[2]:.1f}% of true labels){', and so do the int8 ones' if q else ''}: the "
+                f"trained model or the data is at fault, not the quantization (train longer, check the labels and "
+                f"the class balance)")
+    if q is not None:
+        return (f"int8 predictions collapse onto class {labels[q[0]]!r}: {100 * q[1]:.1f}% of predictions, "
+                f"{100 * q[2]:.1f}% of true labels, while the float model's do not (calibration range or input "
+                f"scaling wrong?)")
     return None
 
 
@@ -528,7 +548,7 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
         fm = metrics(ye, f_scores, tm.labels)
         qm = metrics(ye, q_scores, tm.labels)
         f_pred, q_pred = f_scores.argmax(1), q_scores.argmax(1)
-        warnings = [w for w in [collapse_warning(ye, q_pred, tm.labels)] if w]
+        warnings = [w for w in [collapse_warning(ye, q_pred, tm.labels, f_pred)] if w]
         if check["float_ops"]:
             warnings.append(f"float ops left (allowed by --allow-float): {', '.join(check['float_ops'])}")
         drop = 100.0 * (fm["accuracy"] - qm["accuracy"])

@@ -236,3 +236,26 @@ def test_truncation_check_accepts_trailers_and_rejects_cuts():
     check_complete(png, "ok.png")
     with pytest.raises(ImageError, match="truncated PNG"):
         check_complete(png[: len(png) - 20], "cut.png")
+
+
+def test_train_test_layout_uses_test_as_the_test_split(tmp_path):
+    root = tmp_path / "ds"
+    make_folder(root / "train", per_class=6, bad_files=False)
+    make_folder(root / "test", per_class=2, bad_files=False, seed=1)
+    (root / "val").mkdir()
+    assert D.split_layout(root) == (root / "train", root / "test")
+    ds = D.load(str(root), PRE16, progress=False)
+    assert ds.labels == list(CLASSES) and len(ds.y) == 18 and ds.has_test and len(ds.y_test) == 6
+    assert sorted(np.bincount(ds.y_test).tolist()) == [2, 2, 2]
+    assert any("val" in s.path and "not used" in s.reason for s in ds.skipped)
+    splits = D.make_splits(ds, 0.2, 0)
+    assert splits.held_out == "test" and len(splits.get("test")[1]) == 6
+    # an ordinary class folder named differently is not mistaken for the layout
+    assert D.split_layout(tmp_path / "ds" / "train") is None
+
+
+def test_a_file_given_as_data_folder_says_it_is_a_file(tmp_path):
+    f = tmp_path / "photos.zip"
+    f.write_bytes(b"PK")
+    with pytest.raises(DataError, match="photos.zip: is a file, expected a folder"):
+        D.load(str(f), PRE16, progress=False)

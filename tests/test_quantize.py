@@ -186,6 +186,12 @@ def test_metrics_pure():
     pred = y.copy()
     pred[:3] = 1  # a few mistakes are not a collapse
     assert Q.collapse_warning(y, pred, ["a", "b", "c"]) is None
+    # int8 collapses while float does not: calibration is suspect
+    ones = np.ones_like(y)
+    assert "calibration" in Q.collapse_warning(y, ones, ["a", "b", "c"], float_pred=y)
+    # the float model collapses too: the message says so and does not blame calibration
+    w = Q.collapse_warning(y, ones, ["a", "b", "c"], float_pred=ones)
+    assert "float model's predictions already collapse onto class 'b'" in w and "calibration" not in w
 
 
 def test_max_drop_gate_and_collapse_warning(trained, tmp_path, monkeypatch):
@@ -260,6 +266,9 @@ def test_evaluate_keras_and_tflite(trained, quantized):
     assert json.loads(r.stdout.strip().splitlines()[-1])["n"] == 36
     r = CliRunner().invoke(main, ["evaluate", str(out / "m.tflite"), str(folder)])
     assert r.exit_code == 0 and "top-1" in r.output and "confusion" in r.output
+    r = CliRunner().invoke(main, ["evaluate", str(out / "m.tflite"), str(folder), "-k", "5", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["top_k"]["k"] == 3
+    assert "-k 5 is more than the model's 3 classes: reporting top-3" in r.stderr
 
 
 # ------------------------------------------------------------------------------------------ real data (slow)
