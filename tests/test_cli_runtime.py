@@ -117,7 +117,8 @@ def test_image_whose_header_claims_too_many_pixels(tiny_models, image_dir):
 
     ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
     chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    (image_dir / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+    iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))  # complete, not truncated
+    (image_dir / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + iend)
     r = run("classify", tiny_models["int8"], image_dir / "bomb.png", image_dir / "colour.png")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert "bomb.png: cannot decode" in r.stderr and "colour.png: " in r.stdout
