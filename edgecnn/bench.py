@@ -24,7 +24,8 @@ from edgecnn.config import DEFAULT_BENCH_RUNS as DEFAULT_RUNS
 from edgecnn.config import DEFAULT_BENCH_SEED as DEFAULT_SEED
 from edgecnn.config import DEFAULT_BENCH_WARMUP as DEFAULT_WARMUP
 from edgecnn.errors import EdgecnnError
-from edgecnn.loop import LoopOptions, run_loop
+from edgecnn.config import LoopOptions
+from edgecnn.loop import run_loop
 from edgecnn.modelinfo import quantization_kind
 from edgecnn.sources import open_source
 from edgecnn.preprocess import read_image

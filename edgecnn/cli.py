@@ -18,10 +18,12 @@ from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RU
 from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_SMOOTH_FRAMES
 from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST, MQTT_ENV_PASSWORD, MQTT_ENV_USERNAME
 from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_WARMUP
-from edgecnn.config import ARCHITECTURES, DEFAULT_CALIB_SAMPLES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, TrainOptions
+from edgecnn.config import (ARCHITECTURES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, IO_TYPES,
+                            MAX_IMG_SIZE, MIN_IMG_SIZE, QuantizeOptions, TrainOptions)
 from edgecnn.config import ExplainOptions
 
 _TRAIN = TrainOptions()  # defaults shown in --help
+_QUANTIZE = QuantizeOptions()
 _EXPLAIN = ExplainOptions()
 
 
@@ -128,15 +130,17 @@ def runtime_options(f=None, *, threads_list: bool = False):
 
 
 def make_options(backend, threads, labels_path, mean, std, resize, softmax):
-    """Build :class:`edgecnn.config.RuntimeOptions` from the shared options, checking that --mean/--std pair up."""
+    """Build :class:`edgecnn.config.RuntimeOptions` from the shared options; its rule for --mean/--std
+    (:func:`edgecnn.config.check_normalisation`) becomes a usage error."""
     from edgecnn.config import RuntimeOptions
 
     if (mean is None) != (std is None):
         raise click.UsageError("--mean and --std go together: give both or neither")
-    if std is not None and any(s <= 0 for s in std):
-        raise click.BadParameter(f"{','.join(map(str, std))}: expected values > 0", param_hint="--std")
-    return RuntimeOptions(backend=backend, threads=threads, labels_path=labels_path, mean=mean, std=std,
-                          resize=resize, softmax=softmax)
+    try:
+        return RuntimeOptions(backend=backend, threads=threads, labels_path=labels_path, mean=mean, std=std,
+                              resize=resize, softmax=softmax)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--mean/--std") from None
 
 
 def warn_runtime_notes(clf) -> None:
@@ -276,14 +280,20 @@ def _info_system(as_json: bool) -> None:
 
 # ------------------------------------------------------------------------------ device: camera / bench
 def _check_output(path: str | None, overwrite: bool, option: str) -> None:
-    """Refuse to replace an existing file without --overwrite, and a path whose folder does not exist."""
+    """Refuse to replace an existing file without --overwrite (:func:`edgecnn.outputs.refuse_existing`), and a path
+    whose folder does not exist, as a usage error naming ``option``."""
     from pathlib import Path
+
+    from edgecnn.errors import OutputExistsError
+    from edgecnn.outputs import refuse_existing
 
     if path is None:
         return
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise click.BadParameter(f"{path} exists; pass --overwrite to replace it", param_hint=option)
+    try:
+        refuse_existing(p, overwrite)
+    except OutputExistsError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
     if not p.parent.is_dir():
         raise click.BadParameter(f"{path}: folder {p.parent} does not exist", param_hint=option)
 
@@ -446,7 +456,8 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     from tqdm import tqdm
 
     from edgecnn.sources import open_source
-    from edgecnn.loop import FrameLog, LoopOptions, Recorder, Renderer, run_loop, window_problem
+    from edgecnn.config import LoopOptions
+    from edgecnn.loop import FrameLog, Recorder, Renderer, run_loop, window_problem
     from edgecnn.report import camera_summary_text
     from edgecnn.runtime import Classifier
 
@@ -719,7 +730,7 @@ def _train_side(what: str):
                    "MobileNet-style; cnn: plain VGG-style.")
 @click.option("--width", type=click.FloatRange(min=0.05), default=_TRAIN.width, show_default=True,
               help="Width multiplier: scales every filter count (parameters grow about with its square).")
-@click.option("--img-size", type=click.IntRange(8, 1024), default=None,
+@click.option("--img-size", type=click.IntRange(MIN_IMG_SIZE, MAX_IMG_SIZE), default=None,
               help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
                    f"{DEFAULT_FOLDER_SIZE} for image folders.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
@@ -783,9 +794,9 @@ def train(data, outdir, channels, as_json, force, **kw):
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="The .tflite to write (labels and preprocessing embedded). The report goes beside it as "
                    "<stem>_report.json and <stem>_confusion.png.")
-@click.option("--calib-samples", type=click.IntRange(min=1), default=DEFAULT_CALIB_SAMPLES, show_default=True,
+@click.option("--calib-samples", type=click.IntRange(min=1), default=_QUANTIZE.calib_samples, show_default=True,
               help="Calibration images, drawn class-balanced from the training split.")
-@click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default="int8", show_default=True,
+@click.option("--io", type=click.Choice(IO_TYPES), default=_QUANTIZE.io, show_default=True,
               help="Input/output tensor type. float32 keeps a float interface around the int8 graph.")
 @click.option("--max-drop", type=click.FloatRange(min=0.0), default=None,
               help="Quality gate: exit 1 when int8 top-1 is more than this many percentage points below float "
@@ -819,7 +830,7 @@ def quantize(model, data, out, as_json, **kw):
     from edgecnn.errors import QualityGateError
 
     q = _train_side("quantize")
-    opts = q.QuantizeOptions(**kw)
+    opts = QuantizeOptions(**kw)
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     try:
         report = q.quantize(model, data, out, opts, log=log)

@@ -49,6 +49,22 @@ def apply_tensorflow_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def check_normalisation(mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
+    """The rule for pixel-unit normalisation values (``--mean``/``--std``, a model's record): given together, finite,
+    and every std > 0 (the model input is ``(pixel - mean) / std``).
+
+    Raises:
+        ValueError: naming the values and what was expected.
+    """
+    if (mean is None) != (std is None):
+        raise ValueError("mean and std must be given together")
+    for name, values in (("mean", mean), ("std", std)):
+        if values is not None and not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{name} is {values}, expected finite numbers")
+    if std is not None and any(s <= 0 for s in std):
+        raise ValueError(f"std is {std}, expected values > 0")
+
+
 def default_threads() -> int:
     """Number of interpreter threads when ``--threads`` is not given: the CPU cores available to this process."""
     try:
@@ -84,18 +100,11 @@ class Preprocessing:
             raise ValueError(f"resize rule is {self.resize!r}, expected one of {', '.join(RESIZE_RULES)}")
         if self.height <= 0 or self.width <= 0:
             raise ValueError(f"input size is {self.height}x{self.width}, expected positive")
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std must be given together")
         for name, values in (("mean", self.mean), ("std", self.std)):
-            if values is None:
-                continue
-            if len(values) not in (1, self.channels):
+            if values is not None and len(values) not in (1, self.channels):
                 raise ValueError(f"{name} has {len(values)} values, the input has {self.channels} channel"
                                  f"{'s' if self.channels > 1 else ''} (expected 1 or {self.channels} values)")
-            if not all(math.isfinite(v) for v in values):
-                raise ValueError(f"{name} is {values}, expected finite numbers")
-        if self.std is not None and any(s <= 0 for s in self.std):
-            raise ValueError(f"std is {self.std}, expected values > 0")
+        check_normalisation(self.mean, self.std)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""
@@ -149,6 +158,9 @@ class RuntimeOptions:
     resize: str | None = None
     softmax: bool = False
 
+    def __post_init__(self) -> None:
+        check_normalisation(self.mean, self.std)
+
 
 # ----------------------------------------------------------------------------------- workstation (edgecnn[train])
 
@@ -162,6 +174,14 @@ DEFAULT_VAL_SPLIT = 0.1
 DEFAULT_SEED = 0
 #: Default number of calibration images (class-balanced, from the training split) for int8 quantization.
 DEFAULT_CALIB_SAMPLES = 500
+#: Largest square input size (pixels) ``edgecnn train`` accepts: far above what a compact CNN on a small device
+#: runs, and below sizes whose training batches exhaust a workstation's memory.
+MAX_IMG_SIZE = 1024
+#: Smallest input size (pixels) the architectures take (two stride-2 stages still leave a feature map).
+MIN_IMG_SIZE = 8
+#: Interface dtypes of a quantized model (``edgecnn quantize --io``); float32 keeps a float interface around the
+#: int8 graph.
+IO_TYPES = ("int8", "uint8", "float32")
 
 
 @dataclass(frozen=True)
@@ -211,8 +231,8 @@ class TrainOptions:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} is {getattr(self, name)}, expected >= 1")
-        if self.img_size is not None and self.img_size < 8:
-            raise ValueError(f"img_size is {self.img_size}, expected >= 8 pixels")
+        if self.img_size is not None and not MIN_IMG_SIZE <= self.img_size <= MAX_IMG_SIZE:
+            raise ValueError(f"img_size is {self.img_size}, expected {MIN_IMG_SIZE} to {MAX_IMG_SIZE} pixels")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"channels is {self.channels}, expected 1 or 3")
         if self.resize is not None and self.resize not in RESIZE_RULES:
@@ -223,6 +243,36 @@ class TrainOptions:
             raise ValueError(f"shift is {self.shift}, expected a fraction in [0, 0.5)")
         if not 0.0 <= self.brightness <= 1.0:
             raise ValueError(f"brightness is {self.brightness}, expected a fraction in [0, 1]")
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """Options of ``edgecnn quantize``.
+
+    Attributes:
+        calib_samples: calibration images, drawn class-balanced from the training split.
+        io: interface dtype, one of :data:`IO_TYPES`.
+        max_drop: largest allowed float-minus-int8 top-1 drop, in percentage points; None = no gate.
+        allow_float: accept float ops left by the converter.
+        float_out: also write the float32 .tflite here.
+        seed, val_split: recreate the training split; None = the values in train_report.json.
+        overwrite: replace existing output files.
+        keep_names: keep the converter's long tensor names (see :func:`edgecnn.quantize.shorten_tensor_names`).
+        resize: resize rule recorded in the .tflite (and used for calibration and the report) instead of the
+            training record's; None = the training record's. For data already at the model size (e.g. 28x28 IDX)
+            the pixels are identical; the rule then only decides how the device fits camera frames.
+    """
+
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+    io: str = "int8"
+    max_drop: float | None = None
+    allow_float: bool = False
+    float_out: str | None = None
+    seed: int | None = None
+    val_split: float | None = None
+    overwrite: bool = False
+    keep_names: bool = False
+    resize: str | None = None
 
 
 # ----------------------------------------------------------------------------------- device: camera and bench
@@ -373,3 +423,31 @@ class ExplainOptions:
     fill: int = 128
     target: int | None = None
     top_k: int = 5
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """Options of the camera loop (:func:`edgecnn.loop.run_loop`).
+
+    Attributes:
+        top_k: classes reported per frame; threshold: minimum score (0..1) reported.
+        max_frames: stop after this many processed frames (None: no limit).
+        duration_s: stop after this many seconds (None: no limit).
+        max_failures: consecutive failed reads after which the source counts as failed.
+    """
+
+    top_k: int = DEFAULT_TOP_K
+    threshold: float = DEFAULT_THRESHOLD
+    max_frames: int | None = None
+    duration_s: float | None = None
+    max_failures: int = CAMERA_MAX_FAILURES
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k is {self.top_k}, expected >= 1")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames is {self.max_frames}, expected >= 1")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration_s is {self.duration_s}, expected > 0 seconds")
+        if self.max_failures < 1:
+            raise ValueError(f"max_failures is {self.max_failures}, expected >= 1")

@@ -29,6 +29,7 @@ import numpy as np
 
 from edgecnn.config import DEFAULT_FOLDER_SIZE, DEFAULT_SEED, DEFAULT_VAL_SPLIT, IMAGE_SUFFIXES, Preprocessing
 from edgecnn.errors import DataError, ImageError
+from edgecnn.labels import read_labels
 from edgecnn.preprocess import read_image, to_pixels
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the four IDX files.
@@ -126,7 +127,13 @@ class Splits:
 
 # --------------------------------------------------------------------------------------------------------- IDX
 
-def _open_idx(folder: Path, base: str) -> bytes:
+def read_idx_file(folder: str | Path, base: str) -> bytes:
+    """The bytes of IDX file ``base`` in ``folder``, from ``base`` or ``base.gz`` (decompressed).
+
+    Raises:
+        DataError: neither file exists, or it cannot be read or decompressed.
+    """
+    folder = Path(folder)
     for name in (base, base + ".gz"):
         p = folder / name
         if p.is_file():
@@ -176,7 +183,7 @@ def _idx_labels(folder: Path, n_classes: int, fashion: bool) -> list[str]:
         return list(FASHION_MNIST_LABELS[:n_classes])
     txt = folder / "labels.txt"
     if txt.is_file():
-        names = [ln.strip() for ln in txt.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        names = read_labels(txt, plain=True)
         if len(names) < n_classes:
             raise DataError(f"{txt}: {len(names)} names, labels go up to {n_classes - 1}")
         return names
@@ -212,8 +219,8 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
         raise DataError(f"{folder}: no such folder{hint}, expected the four IDX files there")
     arrays = {}
     for split, (img_base, lab_base) in IDX_FILES.items():
-        xi = parse_idx_images(_open_idx(folder, img_base), str(folder / img_base))
-        yi = parse_idx_labels(_open_idx(folder, lab_base), str(folder / lab_base))
+        xi = parse_idx_images(read_idx_file(folder, img_base), str(folder / img_base))
+        yi = parse_idx_labels(read_idx_file(folder, lab_base), str(folder / lab_base))
         if len(xi) != len(yi):
             raise DataError(f"{folder}: {img_base} has {len(xi)} images but {lab_base} has {len(yi)} labels")
         arrays[split] = (xi, yi)
@@ -361,7 +368,7 @@ def default_preprocessing(spec: str, img_size: int | None = None, channels: int 
         size = img_size or DEFAULT_FOLDER_SIZE
         return Preprocessing(size, size, channels or 3, resize or "center-crop", mean=(0.0,), std=(1.0,))
     if img_size is None:
-        data = _open_idx(path, IDX_FILES["test"][0]) if path.is_dir() else b""
+        data = read_idx_file(path, IDX_FILES["test"][0]) if path.is_dir() else b""
         if len(data) < 16:
             raise DataError(f"{path}: missing or malformed {IDX_FILES['test'][0]}, expected IDX image files")
         _, _, rows, cols = struct.unpack(">IIII", data[:16])

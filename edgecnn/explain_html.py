@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn import explain_images as draw
-from edgecnn.errors import OutputExistsError
+from edgecnn.outputs import pending_files, refuse_existing
 from edgecnn.explain import Explanation
 from edgecnn.layers import totals
 
@@ -224,22 +224,11 @@ def write_outputs(expl: Explanation, html_path: str | None, png_dir: str | None,
         OSError: a file or the folder cannot be written.
     """
     files = planned_files(expl, html_path, png_dir)
-    if not overwrite:
-        for p in files:
-            if p.exists():
-                raise OutputExistsError(f"{p} exists; pass --overwrite to replace it")
+    for p in files:
+        refuse_existing(p, overwrite)
     if png_dir is not None:
         Path(png_dir).mkdir(exist_ok=True)
-    for p, data in files.items():
-        _write_atomic(p, data)
+    with pending_files() as pending:
+        for p, data in files.items():
+            pending.path(p).write_bytes(data)
     return list(files)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -1,9 +1,12 @@
-"""Label files <-> ``list[str]``, and fitting labels to a model's output size.
+"""Label files <-> ``list[str]``, and fitting labels to a model's output size: every label file edgecnn reads or
+writes goes through here.
 
 Accepted forms, one label per line (blank lines ignored):
 plain ``label``; ``index label``; ``index: label``; ``index,label``.
 A file is read as indexed only when every line starts with an index and the indices are distinct and mostly
-dense (largest index < 2 x number of lines), so plain labels such as "101 dalmatians" stay plain.
+dense (largest index < 2 x number of lines), so plain labels such as "101 dalmatians" stay plain. Files that are
+plain by contract (``labels.txt`` of a training OUTDIR or of an IDX folder) are read with ``plain=True``.
+edgecnn writes plain files (:func:`write_labels`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from pathlib import Path
 
 from edgecnn.errors import LabelsError
+from edgecnn.outputs import write_text
 
 _INDEXED = re.compile(r"^\s*(\d+)\s*(?:[:,]\s*|\s+)(.*?)\s*$")
 
@@ -19,8 +23,8 @@ _INDEXED = re.compile(r"^\s*(\d+)\s*(?:[:,]\s*|\s+)(.*?)\s*$")
 BACKGROUND = "background"
 
 
-def parse_labels(text: str, name: str = "<labels>") -> list[str | None]:
-    """Parse the text of a label file.
+def parse_labels(text: str, name: str = "<labels>", plain: bool = False) -> list[str | None]:
+    """Parse the text of a label file; ``plain``: every non-blank line is one label, no index forms.
 
     Returns:
         labels by index; indices missing from an indexed file are None.
@@ -31,6 +35,8 @@ def parse_labels(text: str, name: str = "<labels>") -> list[str | None]:
     lines = [ln for ln in lines if ln]
     if not lines:
         raise LabelsError(f"{name}: no labels found, expected one label per line")
+    if plain:
+        return list(lines)
     matches = [_INDEXED.match(ln) for ln in lines]
     if not all(m and m.group(2) for m in matches):
         return list(lines)
@@ -45,7 +51,7 @@ def parse_labels(text: str, name: str = "<labels>") -> list[str | None]:
     return [out.get(i) for i in range(max(out) + 1)]
 
 
-def read_labels(path: str | Path) -> list[str | None]:
+def read_labels(path: str | Path, plain: bool = False) -> list[str | None]:
     """Read a label file (UTF-8). See :func:`parse_labels`.
 
     Raises:
@@ -55,7 +61,7 @@ def read_labels(path: str | Path) -> list[str | None]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise LabelsError(f"{path}: cannot read label file ({e})") from None
-    return parse_labels(text, str(path))
+    return parse_labels(text, str(path), plain)
 
 
 def fit_labels(labels: list[str | None], n_outputs: int, name: str = "labels") -> list[str | None]:
@@ -87,3 +93,12 @@ def is_one_based(labels: list[str | None], n_outputs: int) -> bool:
 def format_labels(labels: list[str]) -> str:
     """Plain one-label-per-line text, the form edgecnn writes (``labels.txt``)."""
     return "".join(f"{label}\n" for label in labels)
+
+
+def write_labels(path: str | Path, labels: list[str]) -> None:
+    """Write ``labels`` as a plain label file (:func:`format_labels`) through :func:`edgecnn.outputs.write_text`.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    write_text(path, format_labels(labels))

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgecnn.config import CAMERA_MAX_FAILURES as MAX_FAILURES
-from edgecnn.config import DEFAULT_RECORD_FPS, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from edgecnn.config import DEFAULT_RECORD_FPS, LoopOptions
 from edgecnn.opencv import has_gui, import_cv2
+from edgecnn.outputs import PendingFile
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import latency_stats
 
@@ -78,34 +77,6 @@ def window_problem(env: dict | None = None) -> str | None:
         return ("this OpenCV has no GUI (opencv-python-headless); for a window use opencv-python or apt's "
                 "python3-opencv instead")
     return None
-
-
-@dataclass(frozen=True)
-class LoopOptions:
-    """Options of the camera loop.
-
-    Attributes:
-        top_k: classes reported per frame; threshold: minimum score (0..1) reported.
-        max_frames: stop after this many processed frames (None: no limit).
-        duration_s: stop after this many seconds (None: no limit).
-        max_failures: consecutive failed reads after which the source counts as failed.
-    """
-
-    top_k: int = DEFAULT_TOP_K
-    threshold: float = DEFAULT_THRESHOLD
-    max_frames: int | None = None
-    duration_s: float | None = None
-    max_failures: int = MAX_FAILURES
-
-    def __post_init__(self) -> None:
-        if self.top_k < 1:
-            raise ValueError(f"top_k is {self.top_k}, expected >= 1")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError(f"max_frames is {self.max_frames}, expected >= 1")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise ValueError(f"duration_s is {self.duration_s}, expected > 0 seconds")
-        if self.max_failures < 1:
-            raise ValueError(f"max_failures is {self.max_failures}, expected >= 1")
 
 
 @dataclass
@@ -174,19 +145,15 @@ class LoopResult:
 
 
 # ----------------------------------------------------------------------------------------------- sinks
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class FrameLog:
     """``--log``: one JSON object per processed frame, one per line, flushed per line (so a run that stops early
-    keeps every frame already processed). The file is opened once; the caller checks it may be written."""
+    keeps every frame already processed). Written through :class:`edgecnn.outputs.PendingFile`: the lines go to a
+    temporary file beside ``path`` that takes its name on :meth:`close`. The caller checks it may be written."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._f = open(self.path, "w", encoding="utf-8")
+        self._pending = PendingFile(self.path)
+        self._f = open(self._pending.tmp, "w", encoding="utf-8")
 
     def write(self, frame_index: int, t: float, top: list, stage_ms: dict[str, float]) -> None:
         """Write ``{"frame", "t" (s since the loop started, at the result), "top": [{"index", "label", "score"}],
@@ -202,14 +169,17 @@ class FrameLog:
         self._f.flush()
 
     def close(self) -> None:
+        """Close the file and give it its name (with every line written so far)."""
         self._f.close()
+        self._pending.commit()
 
 
 class Recorder:
     """``--record``: annotated frames into a video (OpenCV VideoWriter, codec by suffix: .mp4 mp4v, .avi MJPG).
 
-    Frames go to a temporary file next to ``path`` that replaces ``path`` on :meth:`close` (a recording that never
-    got a frame leaves nothing behind). Frames whose size differs from the first are resized to it.
+    Frames go to a temporary file next to ``path`` (:class:`edgecnn.outputs.PendingFile`) that replaces ``path`` on
+    :meth:`close` (a recording that never got a frame leaves nothing behind). Frames whose size differs from the
+    first are resized to it.
     """
 
     CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -221,7 +191,7 @@ class Recorder:
         self.fps = fps if fps and fps > 0 else DEFAULT_RECORD_FPS
         self._writer = None
         self._size = None
-        self._tmp: str | None = None
+        self._pending: PendingFile | None = None
         self.frames = 0
 
     def write(self, image) -> None:
@@ -229,15 +199,12 @@ class Recorder:
         cv2 = import_cv2()
 
         if self._writer is None:
-            fd, self._tmp = tempfile.mkstemp(suffix=self.path.suffix, prefix=f".{self.path.stem}.",
-                                             dir=self.path.parent)
-            os.close(fd)
-            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; give it the mode open() would
+            self._pending = PendingFile(self.path)
             self._size = (image.shape[1], image.shape[0])
             fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, self._size)
+            self._writer = cv2.VideoWriter(str(self._pending.tmp), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
-                os.unlink(self._tmp)
+                self._pending.discard()
                 raise OSError(f"{self.path}: OpenCV cannot write this video format here")
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
@@ -245,10 +212,11 @@ class Recorder:
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the video and give it its name (nothing happens when no frame was written)."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            os.replace(self._tmp, self.path)
+            self._pending.commit()
 
 
 class Renderer:

@@ -19,7 +19,6 @@ validation split (recreated from the seed and fraction recorded by ``edgecnn tra
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -28,11 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn import data as D
-from edgecnn.config import DEFAULT_CALIB_SAMPLES, DEFAULT_SEED, DEFAULT_VAL_SPLIT, Preprocessing
-from edgecnn.errors import DataError, ModelError, OutputExistsError, QualityGateError, QuantizationError
+from edgecnn.config import DEFAULT_SEED, DEFAULT_TOP_K, DEFAULT_VAL_SPLIT, IO_TYPES, Preprocessing, QuantizeOptions
+from edgecnn.errors import DataError, ModelError, QualityGateError, QuantizationError
+from edgecnn.outputs import pending_files, refuse_existing
 
-#: Interface dtypes accepted by ``--io``.
-IO_TYPES = ("int8", "uint8", "float32")
 #: Int8 predictions are called collapsed when one class takes at least this share of them while being at most
 #: half as common in the true labels.
 COLLAPSE_SHARE = 0.5
@@ -337,7 +335,7 @@ def confusion(y: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def metrics(y: np.ndarray, scores: np.ndarray, labels: list[str], k: int = 3) -> dict:
+def metrics(y: np.ndarray, scores: np.ndarray, labels: list[str], k: int = DEFAULT_TOP_K) -> dict:
     """Top-1 / top-k accuracy, per-class accuracy and the confusion matrix (pure function).
 
     Args:
@@ -430,12 +428,6 @@ def plot_confusions(mats: dict[str, np.ndarray], labels: list[str], path: str | 
 
 # ------------------------------------------------------------------------------------------------ file output
 
-def _tmp_beside(path: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial" + suffix, dir=path.parent)
-    os.close(fd)
-    return Path(name)
-
-
 def report_paths(out: str | Path) -> tuple[Path, Path]:
     """(report JSON, confusion PNG) written beside MODEL.tflite: ``<stem>_report.json``, ``<stem>_confusion.png``."""
     out = Path(out)
@@ -443,43 +435,13 @@ def report_paths(out: str | Path) -> tuple[Path, Path]:
 
 
 def check_outputs(paths: list[Path], overwrite: bool) -> None:
-    """Raise OutputExistsError naming the first existing output when not ``overwrite``."""
+    """Raise OutputExistsError naming the first existing output when not ``overwrite``
+    (:func:`edgecnn.outputs.refuse_existing`)."""
     for p in paths:
-        if p.exists() and not overwrite:
-            raise OutputExistsError(f"{p}: already exists; use --overwrite to replace it")
+        refuse_existing(p, overwrite)
 
 
 # -------------------------------------------------------------------------------------------------- quantize
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """Options of ``edgecnn quantize``.
-
-    Attributes:
-        calib_samples: calibration images, drawn class-balanced from the training split.
-        io: interface dtype (int8, uint8, float32).
-        max_drop: largest allowed float-minus-int8 top-1 drop, in percentage points; None = no gate.
-        allow_float: accept float ops left by the converter.
-        float_out: also write the float32 .tflite here.
-        seed, val_split: recreate the training split; None = the values in train_report.json.
-        overwrite: replace existing output files.
-        keep_names: keep the converter's long tensor names (see :func:`shorten_tensor_names`).
-        resize: resize rule recorded in the .tflite (and used for calibration and the report) instead of the
-            training record's; None = the training record's. For data already at the model size (e.g. 28x28 IDX)
-            the pixels are identical; the rule then only decides how the device fits camera frames.
-    """
-
-    calib_samples: int = DEFAULT_CALIB_SAMPLES
-    io: str = "int8"
-    max_drop: float | None = None
-    allow_float: bool = False
-    float_out: str | None = None
-    seed: int | None = None
-    val_split: float | None = None
-    overwrite: bool = False
-    keep_names: bool = False
-    resize: str | None = None
-
 
 def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeOptions = QuantizeOptions(),
              log=print, progress: bool = True) -> dict:
@@ -537,10 +499,8 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
 
     split = splits.held_out
     xe, ye = splits.get(split)
-    temps: list[Path] = []
-    try:
-        tmp_model = _tmp_beside(out, ".tflite")
-        temps.append(tmp_model)
+    with pending_files() as files:
+        tmp_model = files.path(out)
         tmp_model.write_bytes(int8_bytes)
         log(f"evaluating float Keras and int8 TFLite on the {split} split ({len(ye)} images)")
         f_scores = predict_keras(tm.model, xe)
@@ -571,28 +531,13 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
             "params": tm.report.get("params"), "macs": tm.report.get("macs"),
             "warnings": warnings, "max_drop": opts.max_drop, "passed": passed,
         }
-        tmp_png = _tmp_beside(rep_png, ".png")
-        temps.append(tmp_png)
         plot_confusions({f"float Keras ({100 * fm['accuracy']:.2f}%)": np.array(fm["confusion"]),
                          f"int8 TFLite ({100 * qm['accuracy']:.2f}%)": np.array(qm["confusion"])},
-                        tm.labels, tmp_png)
-        tmp_float = None
+                        tm.labels, files.path(rep_png))
         if float_out:
-            tmp_float = _tmp_beside(float_out, ".tflite")
-            temps.append(tmp_float)
-            tmp_float.write_bytes(float_bytes)
+            files.path(float_out).write_bytes(float_bytes)
         report["seconds"] = round(time.perf_counter() - t0, 1)
-        tmp_json = _tmp_beside(rep_json, ".json")
-        temps.append(tmp_json)
-        tmp_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        for tmp, final in [(tmp_model, out), (tmp_png, rep_png), (tmp_json, rep_json)] + \
-                ([(tmp_float, float_out)] if float_out else []):
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, final)
-        temps.clear()
-    finally:
-        for t in temps:
-            t.unlink(missing_ok=True)
+        files.path(rep_json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for w in warnings:
         log(f"Warning: {w}")
     if not passed:
@@ -636,8 +581,8 @@ def training_record(model_bytes: bytes) -> dict:
         return {}
 
 
-def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int = 3, seed: int | None = None,
-             val_split: float | None = None, progress: bool = True) -> dict:
+def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int = DEFAULT_TOP_K,
+             seed: int | None = None, val_split: float | None = None, progress: bool = True) -> dict:
     """Accuracy of a .keras model (or OUTDIR) or a .tflite model on a split of DATA.
 
     Args:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from edgecnn.errors import EdgecnnError
+from edgecnn.outputs import pending_path
 
 #: Statistics shown in the bench table, in order.
 TABLE_STATS = ("p50", "p90", "p99", "mean", "std", "min", "max")
@@ -119,7 +118,7 @@ def save_histogram(series: list[tuple[str, "object"]], path: str | Path, title: 
 
     Args:
         series: [(label, durations in ms), ...].
-        path: output .png; written to a temporary file first, then moved into place.
+        path: output .png; written through :func:`edgecnn.outputs.pending_path` (complete or not at all).
     Raises:
         EdgecnnError: matplotlib is not installed (``pip install edgecnn[plot]``).
     """
@@ -150,17 +149,8 @@ def save_histogram(series: list[tuple[str, "object"]], path: str | Path, title: 
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; give it the mode open() would
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with pending_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)

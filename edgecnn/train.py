@@ -11,8 +11,8 @@ and the training report and curve  [train extra].
   wall time (see :func:`train` for the keys)
 * ``training_curve.png`` loss and accuracy per epoch
 
-Everything is written to a temporary sibling folder that replaces OUTDIR only when training has finished, so a
-failed or interrupted run leaves no half-written OUTDIR.
+Everything is written to a temporary sibling folder that replaces OUTDIR only when training has finished
+(:func:`edgecnn.outputs.pending_dir`), so a failed or interrupted run leaves no half-written OUTDIR.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -32,7 +31,9 @@ import numpy as np
 from edgecnn import data as D
 from edgecnn import model as M
 from edgecnn.config import Preprocessing, TrainOptions, apply_tensorflow_env
-from edgecnn.errors import DataError, ModelError, OutputExistsError
+from edgecnn.errors import DataError, ModelError
+from edgecnn.labels import read_labels, write_labels
+from edgecnn.outputs import pending_dir, refuse_nonempty_dir, write_text
 
 MODEL_FILE = "model.keras"
 LABELS_FILE = "labels.txt"
@@ -80,12 +81,9 @@ def _tf():
 
 
 def check_outdir(outdir: str | Path, force: bool) -> None:
-    """Raise OutputExistsError when ``outdir`` is an existing non-empty folder (or a file) and not ``force``."""
-    p = Path(outdir)
-    if p.exists() and not p.is_dir():
-        raise OutputExistsError(f"{p}: exists and is not a folder, expected a new or empty output folder")
-    if p.is_dir() and any(p.iterdir()) and not force:
-        raise OutputExistsError(f"{p}: folder is not empty; use --force to replace its contents")
+    """Raise OutputExistsError when ``outdir`` is an existing non-empty folder (or a file) and not ``force``
+    (:func:`edgecnn.outputs.refuse_nonempty_dir`)."""
+    refuse_nonempty_dir(outdir, force, "--force")
 
 
 def make_augment(pre: Preprocessing, opts: TrainOptions):
@@ -198,21 +196,6 @@ def plot_curve(history: list[dict], best_epoch: int, path: str | Path, title: st
     plt.close(fig)
 
 
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
-def _replace_dir(tmp: Path, outdir: Path) -> None:
-    """Move the finished ``tmp`` folder to ``outdir``, replacing an old one only after the new one is complete."""
-    old = None
-    if outdir.exists():
-        old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
-        os.replace(outdir, old)
-    os.replace(tmp, outdir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]:
     """Find a trained model: an OUTDIR or its ``model.keras``.
 
@@ -232,7 +215,7 @@ def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]
     for f in (LABELS_FILE, PREPROCESSING_FILE):
         if not (folder / f).is_file():
             raise DataError(f"{folder / f}: missing; expected beside {model_path.name} (written by edgecnn train)")
-    labels = [ln.strip() for ln in (folder / LABELS_FILE).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    labels = read_labels(folder / LABELS_FILE, plain=True)
     pre = Preprocessing.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text(encoding="utf-8")))
     rep = folder / REPORT_FILE
     report = json.loads(rep.read_text(encoding="utf-8")) if rep.is_file() else {}
@@ -293,15 +276,10 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
     history = [{"epoch": i + 1, **{k: float(v[i]) for k, v in hist.history.items()}}
                for i in range(len(hist.history["loss"]))]
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.partial-", dir=outdir.parent))
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; the result should be an ordinary folder
+    with pending_dir(outdir) as tmp:
         model.save(tmp / MODEL_FILE)
-        _write_text(tmp / LABELS_FILE, "".join(f"{k}\n" for k in ds.labels))
-        _write_text(tmp / PREPROCESSING_FILE, json.dumps(pre.to_dict(), indent=2) + "\n")
+        write_labels(tmp / LABELS_FILE, ds.labels)
+        write_text(tmp / PREPROCESSING_FILE, json.dumps(pre.to_dict(), indent=2) + "\n")
         report = {
             "arch": opts.arch, "width": opts.width,
             "params": sum(c.params for c in costs), "macs": sum(c.macs for c in costs),
@@ -317,13 +295,9 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
             "options": asdict(opts),
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
         }
-        _write_text(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+        write_text(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
         plot_curve(history, report["best_epoch"], tmp / CURVE_FILE,
                    f"{opts.arch} x{opts.width} on {spec}: best val {100 * best.best:.2f}%")
-        _replace_dir(tmp, outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"best validation accuracy {100 * best.best:.2f}% at epoch {report['best_epoch']}; "
         f"wrote {outdir} in {report['wall_time_s']:.0f} s")
     return report

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from edgecnn import sources as cam
 from edgecnn.cli import main
 from edgecnn.errors import SourceError
-from edgecnn.loop import STAGES, FrameLog, LoopOptions, Renderer, run_loop
+from edgecnn.config import LoopOptions
+from edgecnn.loop import STAGES, FrameLog, Renderer, run_loop
 from edgecnn.runtime import Prediction
 
 STAT_KEYS = {"p50", "p90", "p99", "mean", "max"}

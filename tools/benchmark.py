@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from edgecnn import bench as B  # noqa: E402
 from edgecnn import stats as S  # noqa: E402
 from edgecnn.config import Preprocessing, RuntimeOptions  # noqa: E402
+from edgecnn.outputs import write_text  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tools"))
 import frame_bench as FB  # noqa: E402
@@ -67,12 +68,10 @@ def _edgecnn() -> list[str]:
 # ----------------------------------------------------------------------------------------------- models
 def _fashion_test(n: int = 300):
     """(n, 28, 28) uint8 real Fashion-MNIST test images and their labels."""
-    import gzip
+    from edgecnn.data import FASHION_MNIST_DIR, parse_idx_images, parse_idx_labels, read_idx_file
 
-    from edgecnn.data import FASHION_MNIST_DIR, parse_idx_images, parse_idx_labels
-
-    x = parse_idx_images(gzip.decompress((FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").read_bytes()))
-    y = parse_idx_labels(gzip.decompress((FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    x = parse_idx_images(read_idx_file(FASHION_MNIST_DIR, "t10k-images-idx3-ubyte"))
+    y = parse_idx_labels(read_idx_file(FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte"))
     return x[:n], y[:n]
 
 
@@ -192,7 +191,8 @@ def make_video(path: Path, frames: int) -> None:
 def loop_overhead(i8: Path, video: Path, frames: int) -> dict:
     """Headless camera loop, no log: wall time per frame minus mean capture and mean invoke."""
     from edgecnn.sources import open_source
-    from edgecnn.loop import LoopOptions, run_loop
+    from edgecnn.config import LoopOptions
+    from edgecnn.loop import run_loop
     from edgecnn.runtime import Classifier
 
     clf = Classifier(i8, RuntimeOptions(threads=1, resize="center-crop"))
@@ -310,7 +310,7 @@ def main(runs, rounds, frames, keras_path, json_out, per_frame_only, frame_model
         out["per_frame"] = _per_frame(frame_models, photos, frames, frame_rounds, pin)
         click.echo("\n".join([f"machine: {B.describe_environment(env)}", *FB.report_lines(out["per_frame"])]))
         if json_out:
-            Path(json_out).write_text(json.dumps(out, indent=1, default=str))
+            write_text(json_out, json.dumps(out, indent=1, default=str))
         return
     with tempfile.TemporaryDirectory(prefix="edgecnn-bench-") as tmp:
         work = Path(tmp)
@@ -375,7 +375,7 @@ def main(runs, rounds, frames, keras_path, json_out, per_frame_only, frame_model
     ]
     click.echo("\n".join(lines))
     if json_out:
-        Path(json_out).write_text(json.dumps(out, indent=1, default=str))
+        write_text(json_out, json.dumps(out, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edgecnn.outputs import write_bytes  # noqa: E402
+
 WEIGHTS = Path("/work/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
 DATA = Path("/work/shared/data/flowers5")
 #: MobileNetV2's input normalisation (keras.applications.mobilenet_v2.preprocess_input: x / 127.5 - 1).
@@ -136,9 +138,7 @@ def build(size: int, dtype: str, out: Path, weights: Path, data: Path) -> dict:
     cal = x_train[np.random.default_rng(SEED).permutation(len(x_train))[:CALIBRATION]]
     tflite = embed_support_metadata(convert(model, cal, dtype), labels, list(MEAN), list(STD))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_bytes(tflite)
-    tmp.replace(out)
+    write_bytes(out, tflite)
     top1 = tflite_top1(out, test_paths, y_test)
     return {"path": str(out), "size": size, "dtype": dtype, "bytes": len(tflite), "keras_top1": keras_top1,
             "tflite_top1": top1, "test_photos": len(test_paths), "seconds": time.perf_counter() - t0}

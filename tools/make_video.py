@@ -29,11 +29,8 @@ Only numpy, OpenCV and click (no TensorFlow).
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -41,7 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgecnn.data import FASHION_MNIST_DIR, FASHION_MNIST_LABELS, parse_idx_images, parse_idx_labels  # noqa: E402
+from edgecnn.data import (FASHION_MNIST_DIR, FASHION_MNIST_LABELS, balanced_sample, parse_idx_images,  # noqa: E402
+                          parse_idx_labels, read_idx_file)
+from edgecnn.errors import EdgecnnError, OutputExistsError  # noqa: E402
+from edgecnn.outputs import pending_files, refuse_existing  # noqa: E402
 
 #: Frame size (width, height) in pixels and frames per second of the video.
 FRAME_SIZE = (640, 480)
@@ -49,25 +49,9 @@ FPS = 15.0
 CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
-def _read_idx(folder: Path, base: str) -> bytes:
-    for name in (base, base + ".gz"):
-        p = folder / name
-        if p.is_file():
-            raw = p.read_bytes()
-            return gzip.decompress(raw) if name.endswith(".gz") else raw
-    raise click.ClickException(f"{folder}: missing {base} (or {base}.gz)")
-
-
 def pick(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` indices, round-robin over the classes in a seeded random order (class balanced)."""
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)]
-    out = []
-    while len(out) < count and any(per_class):
-        for idx in per_class:
-            if idx and len(out) < count:
-                out.append(idx.pop())
-    return np.array(rng.permutation(out), dtype=np.int64)
+    """``count`` indices drawn class-balanced (:func:`edgecnn.data.balanced_sample`), in a seeded random order."""
+    return np.random.default_rng(seed).permutation(balanced_sample(labels, count, seed))
 
 
 def compose(image: np.ndarray, size: tuple[int, int] = FRAME_SIZE, fit: str = "center-crop") -> np.ndarray:
@@ -145,9 +129,11 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, p
     if out.suffix.lower() not in CODECS:
         raise click.BadParameter(f"{out}: expected a name ending in .mp4 or .avi", param_hint="OUT")
     truth = out.with_suffix(".labels.csv")
-    for p in (out, truth):
-        if p.exists() and not overwrite:
-            raise click.BadParameter(f"{p} exists; pass --overwrite to replace it", param_hint="OUT")
+    try:
+        for p in (out, truth):
+            refuse_existing(p, overwrite)
+    except OutputExistsError as e:
+        raise click.BadParameter(str(e), param_hint="OUT") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     if photo_dir is not None:
         from edgecnn.preprocess import read_image
@@ -156,17 +142,19 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, p
         chosen = pick(labels, count, seed)
         frame_of = {int(i): photo_frame(read_image(paths[i])) for i in chosen}.__getitem__
     else:
-        images = parse_idx_images(_read_idx(idx_dir, "t10k-images-idx3-ubyte"), str(idx_dir))
-        labels = parse_idx_labels(_read_idx(idx_dir, "t10k-labels-idx1-ubyte"), str(idx_dir))
+        try:
+            images = parse_idx_images(read_idx_file(idx_dir, "t10k-images-idx3-ubyte"), str(idx_dir))
+            labels = parse_idx_labels(read_idx_file(idx_dir, "t10k-labels-idx1-ubyte"), str(idx_dir))
+        except EdgecnnError as e:
+            raise click.ClickException(str(e)) from None
         names = list(FASHION_MNIST_LABELS) if fashion and labels.max() < len(FASHION_MNIST_LABELS) else None
         chosen = pick(labels, count, seed)
         frame_of = lambda i: compose(images[i], FRAME_SIZE, fit)  # noqa: E731
 
-    fd, tmp = tempfile.mkstemp(suffix=out.suffix, prefix=f".{out.stem}.", dir=out.parent)
-    os.close(fd)
     rows = []
-    try:
-        w = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), FPS, FRAME_SIZE)
+    with pending_files() as files:
+        w = cv2.VideoWriter(str(files.path(out)), cv2.VideoWriter_fourcc(*CODECS[out.suffix.lower()]), FPS,
+                            FRAME_SIZE)
         if not w.isOpened():
             raise click.ClickException(f"{out}: OpenCV cannot write this format here")
         for i in tqdm(chosen, desc="frames", unit="img", leave=False, disable=None):
@@ -175,17 +163,10 @@ def make(out: Path, idx_dir: Path, count: int, hold: int, seed: int, fit: str, p
                 rows.append((len(rows), int(labels[i]), names[labels[i]] if names else str(labels[i])))
                 w.write(frame)
         w.release()
-        tmp_csv = truth.with_name(f".{truth.name}.tmp")
-        with open(tmp_csv, "w", newline="") as f:
+        with open(files.path(truth), "w", newline="") as f:
             cw = csv.writer(f)
             cw.writerow(["frame", "label", "name"])
             cw.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-        os.replace(tmp_csv, truth)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     click.echo(f"{out}: {len(rows)} frames ({len(chosen)} test images x {hold}), {FRAME_SIZE[0]}x{FRAME_SIZE[1]} "
                f"at {FPS:g} fps; labels in {truth}")
     if fit == "center-crop" and photo_dir is None:

@@ -26,7 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgecnn.data import (FASHION_MNIST_DIR, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC,  # noqa: E402
-                          _open_idx, parse_idx_images, parse_idx_labels)
+                          parse_idx_images, parse_idx_labels, read_idx_file)
+from edgecnn.outputs import open_output  # noqa: E402
 
 
 def first_per_class(y: np.ndarray, per_class: int) -> np.ndarray:
@@ -42,7 +43,7 @@ def write_idx(path: Path, images: np.ndarray | None = None, labels: np.ndarray |
         payload = struct.pack(">IIII", IDX_IMAGES_MAGIC, n, rows, cols) + images.astype(np.uint8).tobytes()
     else:
         payload = struct.pack(">II", IDX_LABELS_MAGIC, len(labels)) + labels.astype(np.uint8).tobytes()
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+    with open_output(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
         gz.write(payload)
 
 
@@ -56,8 +57,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for split, per_class in (("train", args.train_per_class), ("test", args.test_per_class)):
         img_base, lab_base = IDX_FILES[split]
-        x = parse_idx_images(_open_idx(args.src, img_base), img_base)
-        y = parse_idx_labels(_open_idx(args.src, lab_base), lab_base)
+        x = parse_idx_images(read_idx_file(args.src, img_base), img_base)
+        y = parse_idx_labels(read_idx_file(args.src, lab_base), lab_base)
         keep = first_per_class(y, per_class)
         write_idx(args.out / f"{img_base}.gz", images=x[keep])
         write_idx(args.out / f"{lab_base}.gz", labels=y[keep])
