@@ -20,7 +20,8 @@ would), written with OpenCV's VideoWriter (mp4v for .mp4, MJPG for .avi). Next t
 centre-cropped to 4:3 and enlarged to fill the whole frame (INTER_CUBIC), as a camera filling its view with the
 subject.
 
-``score`` joins a camera log (one JSON object per frame, ``"frame"`` = index in the source) with that file and
+``score`` joins a camera log (one JSON object per frame, ``"frame"`` = index in the source; event lines, which have
+an ``"event"`` key, are skipped) with that file and
 prints top-1 / top-k accuracy over the frames that were classified.
 
 Only numpy, OpenCV and click (no TensorFlow).
