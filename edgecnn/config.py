@@ -305,8 +305,9 @@ EXEC_ENV_PREFIX = "EDGECNN_"
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_FPS = 10.0
 SERVE_JPEG_QUALITY = 80
-#: ``/healthz`` answers 503 when no frame was processed for this many seconds (a camera that stalls; the loop
-#: itself gives up after :data:`CAMERA_MAX_FAILURES` reads of :data:`CAMERA_READ_TIMEOUT_S`).
+#: ``/healthz`` answers 503 when no frame was processed for this many seconds, or three ``--max-fps`` periods if
+#: longer (a camera that stalls; the loop itself gives up after :data:`CAMERA_MAX_FAILURES` reads of
+#: :data:`CAMERA_READ_TIMEOUT_S`).
 SERVE_STALE_S = 5.0
 #: ``/stats.json`` percentiles are recomputed at most this often (seconds), shared by every client.
 SERVE_STATS_MAX_AGE_S = 0.5

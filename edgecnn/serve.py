@@ -4,10 +4,11 @@ Endpoints:
 
 * ``GET /``: a small page (the annotated live image, the current top-k, FPS, per-stage p50/p90 latency, updated
   once a second by polling ``/stats.json``), readable on a phone;
-* ``GET /stream.mjpg``: ``multipart/x-mixed-replace; boundary=frame`` JPEG frames, at most ``fps`` per second;
+* ``GET /stream.mjpg``: ``multipart/x-mixed-replace; boundary=frame`` JPEG frames, at most ``fps`` per second,
+  each part with an ``X-Frame-Index`` header (the frame's index in the source, as in the ``--log``);
 * ``GET /stats.json``: the ``--json`` summary of the run so far plus ``"top"`` (the newest frame's top-k);
 * ``GET /healthz``: 200 ``{"status": "ok"}`` while frames arrive, 503 with the reason when none came for
-  :data:`edgecnn.config.SERVE_STALE_S` seconds, before the first frame, or after the source failed.
+  ``stale_s`` seconds, before the first frame, or after the source failed.
 
 The camera loop never waits for a client: :meth:`FrameServer.on_frame` only stores a reference to the newest frame.
 One encoder thread turns the newest frame into a JPEG at most ``fps`` times a second, and only while a stream
@@ -81,12 +82,15 @@ class FrameServer:
         summary: callable(LoopResult) -> the ``--json`` summary dict (called from server threads).
         roi: :class:`edgecnn.geometry.Roi` drawn on the served image, or None.
         info: extra facts shown on the page (e.g. ``{"rotate": 90}``).
+        stale_s: ``/healthz`` answers 503 after this many seconds without a frame.
     Raises:
         OSError: the address cannot be bound (in use, no such interface).
     """
 
-    def __init__(self, host: str, port: int, fps: float, summary, roi=None, info: dict | None = None):
+    def __init__(self, host: str, port: int, fps: float, summary, roi=None, info: dict | None = None,
+                 stale_s: float = SERVE_STALE_S):
         self.fps = fps
+        self.stale_s = stale_s
         self.summary = summary
         self.roi = roi
         self.info = dict(info or {})
@@ -98,6 +102,7 @@ class FrameServer:
         self._start = time.perf_counter()
         self._ended: LoopResult | None = None
         self._jpeg: bytes | None = None
+        self._jpeg_frame = -1
         self._jpeg_seq = 0
         self._stats: tuple[float, bytes] | None = None
         self._stop = threading.Event()
@@ -154,18 +159,19 @@ class FrameServer:
                 continue
             encoded_item = item
             with self._cond:
-                self._jpeg, self._jpeg_seq = buf.tobytes(), self._jpeg_seq + 1
+                self._jpeg, self._jpeg_frame, self._jpeg_seq = buf.tobytes(), frame.index, self._jpeg_seq + 1
                 self.encoded += 1
                 self._cond.notify_all()
 
-    def next_jpeg(self, after: int, timeout_s: float = 1.0) -> tuple[bytes | None, int]:
-        """The newest JPEG newer than sequence number ``after`` (waits up to ``timeout_s``): (jpeg or None, seq)."""
+    def next_jpeg(self, after: int, timeout_s: float = 1.0) -> tuple[bytes | None, int, int]:
+        """The newest JPEG newer than sequence number ``after`` (waits up to ``timeout_s``): (jpeg or None, its
+        frame's index in the source, seq)."""
         with self._cond:
             if self._jpeg_seq <= after and not self._stop.is_set():
                 self._cond.wait(timeout_s)
             if self._jpeg_seq <= after:
-                return None, after
-            return self._jpeg, self._jpeg_seq
+                return None, -1, after
+            return self._jpeg, self._jpeg_frame, self._jpeg_seq
 
     # ------------------------------------------------------------------ answers
     def stats(self) -> bytes:
@@ -196,7 +202,7 @@ class FrameServer:
         if latest is None:
             return 503, {"status": "starting", "reason": "no frame yet"}
         age = time.monotonic() - latest[5]
-        if age > SERVE_STALE_S:
+        if age > self.stale_s:
             return 503, {"status": "stalled", "reason": f"no frame for {age:.1f} s"}
         return 200, {"status": "ok", "frame": latest[0].index, "age_s": round(age, 3)}
 
@@ -261,11 +267,11 @@ def _handler(server: FrameServer):
             try:
                 seq = 0
                 while not server._stop.is_set():
-                    jpeg, seq = server.next_jpeg(seq)
+                    jpeg, index, seq = server.next_jpeg(seq)
                     if jpeg is None:
                         continue
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
-                                     f"\r\n\r\n".encode() + jpeg + b"\r\n")
+                                     f"\r\nX-Frame-Index: {index}\r\n\r\n".encode() + jpeg + b"\r\n")
                     server.sent += 1
             finally:
                 with server._cond:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from edgecnn.config import ServiceOptions
+from edgecnn.config import SERVE_STALE_S, ServiceOptions
 from edgecnn.errors import FrameError
 from edgecnn.events import EventDetector, SmoothedClassifier
 from edgecnn.geometry import Roi, rotate
@@ -135,9 +135,10 @@ class Service:
         self._source_description = None
         self.server = None
         if options.serve is not None:
+            stale_s = max(SERVE_STALE_S, 3 / options.max_fps) if options.max_fps else SERVE_STALE_S
             self.server = FrameServer(*options.serve, options.serve_fps, self.summary, self.roi, {
                 "rotate": options.rotate, "roi": str(self.roi) if self.roi else None,
-                "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")})
+                "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")}, stale_s)
         self.mqtt = None
         if options.mqtt_url is not None:
             from edgecnn.mqtt import MqttPublisher, parse_url

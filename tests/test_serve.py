@@ -30,21 +30,25 @@ def _get(url, timeout=10):
 
 
 def _read_parts(url, n, timeout=20):
-    """The first ``n`` JPEGs of a multipart MJPEG stream, decoded, with the response's Content-Type."""
+    """The first ``n`` parts of a multipart MJPEG stream: the response's Content-Type, and per part its headers
+    and the decoded image."""
     import cv2
 
-    images = []
+    parts = []
     with urllib.request.urlopen(url, timeout=timeout) as r:
         ctype = r.headers["Content-Type"]
-        while len(images) < n:
+        while len(parts) < n:
             line = r.readline()
             assert line, "stream ended"
-            if not line.startswith(b"Content-Length:"):
+            if line.strip() != b"--frame":
                 continue
-            length = int(line.split(b":")[1])
-            assert r.readline() == b"\r\n"
-            images.append(cv2.imdecode(np.frombuffer(r.read(length), np.uint8), cv2.IMREAD_COLOR))
-    return ctype, images
+            headers = {}
+            while (line := r.readline().strip()):
+                key, value = line.decode().split(":", 1)
+                headers[key] = value.strip()
+            image = cv2.imdecode(np.frombuffer(r.read(int(headers["Content-Length"])), np.uint8), cv2.IMREAD_COLOR)
+            parts.append((headers, image))
+    return ctype, parts
 
 
 def test_parse_address():
@@ -73,9 +77,13 @@ def test_web_view_endpoints_on_a_running_camera(tiny_models, tmp_path):
         status, headers, page = _get(url)
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         assert b'src="/stream.mjpg"' in page and b"/stats.json" in page
-        ctype, images = _read_parts(url + "stream.mjpg", 3)
+        ctype, parts = _read_parts(url + "stream.mjpg", 3)
         assert ctype == "multipart/x-mixed-replace; boundary=frame"
+        images = [im for _, im in parts]
         assert all(im is not None and im.shape[2] == 3 for im in images)
+        assert [h["Content-Type"] for h, _ in parts] == ["image/jpeg"] * 3
+        streamed = [int(h["X-Frame-Index"]) for h, _ in parts]
+        assert streamed == sorted(set(streamed))  # newer frames only, never one twice
         assert np.abs(images[0].astype(int) - images[2].astype(int)).mean() > 1  # the picture moves
         first = json.loads(_get(url + "stats.json")[2])
         time.sleep(1.0)
@@ -99,6 +107,7 @@ def test_web_view_endpoints_on_a_running_camera(tiny_models, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
     by_frame = {rec["frame"]: rec["top"] for rec in log if "event" not in rec}
     assert by_frame[second["frame"]] == second["top"]  # what the page showed is what the log recorded
+    assert all(i in by_frame for i in streamed)  # every streamed frame is a logged frame
     # JPEG encoding: at most --serve-fps per second, once for all clients
     assert second["serve"]["encoded"] <= 8 * (second["wall_s"] + 1)
 
