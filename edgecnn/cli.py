@@ -393,11 +393,11 @@ def _check_only(service_opts, clf) -> None:
             raise click.BadParameter(str(e), param_hint="--only") from None
 
 
-def _start_service(service_opts, log, model: str):
+def _start_service(service_opts, clf, src, log):
     from edgecnn.service import Service
 
     try:
-        svc = Service(service_opts, log, warn=lambda text: click.echo(f"Warning: {text}", err=True), model=model)
+        svc = Service(service_opts, clf, src, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--exec") from None
     except OSError as e:  # --serve: address in use, no such interface
@@ -487,14 +487,13 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     log = renderer = svc = None
     try:
         log = FrameLog(log_path) if log_path else None
-        svc = _start_service(service_opts, log, model)
-        src = svc.source(src)
+        svc = _start_service(service_opts, clf, src, log)
         renderer = Renderer(window, Recorder(record, src.fps) if record else None, svc.roi)
         total = frames or getattr(src, "frame_count", None) or None
         if frames and getattr(src, "frame_count", 0):
             total = min(frames, src.frame_count)
         with tqdm(total=total, unit="frame", desc="camera", leave=False, disable=None) as bar:
-            result = run_loop(src, svc.classifier(clf), LoopOptions(top_k, threshold, frames, duration), renderer,
+            result = run_loop(svc.source, svc.classifier, LoopOptions(top_k, threshold, frames, duration), renderer,
                               log, on_frame=lambda _: bar.update(1), sinks=svc.sinks)
         svc.finish(result)
     except OSError as e:  # --log / --record cannot be written (permissions, disk full, codec)

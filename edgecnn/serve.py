@@ -255,6 +255,8 @@ def _handler(server: FrameServer):
                     self._send(HTTPStatus.NOT_FOUND, b'{"error": "not found"}', "application/json")
             except (BrokenPipeError, ConnectionResetError, TimeoutError):
                 pass  # the client went away: nothing to clean up beyond this thread
+            except Exception as e:  # a bug must not look like a dropped connection
+                self._send(500, json.dumps({"error": f"{type(e).__name__}: {e}"}).encode(), "application/json")
 
         def _stream(self) -> None:
             self.send_response(200)

@@ -105,13 +105,19 @@ def check_only(only, labels, num_classes: int) -> None:
 
 
 class Service:
-    """The service parts of one camera run.
+    """The service parts of one camera run, around its frame source and classifier.
 
     Args:
         options: :class:`edgecnn.config.ServiceOptions`.
+        classifier: the run's :class:`edgecnn.runtime.Classifier`.
+        source: the run's frame source (:mod:`edgecnn.sources`).
         log: the run's :class:`edgecnn.loop.FrameLog` (events are written to it too), or None.
         warn: called with one line of text about a problem a part ran into (from any thread); None = silent.
-        model: the model path (named in MQTT discovery).
+    Attributes:
+        source: the frame source to run the loop on (``--max-fps`` and ``--rotate`` applied).
+        classifier: the classifier to run the loop with (``--roi`` and ``--smooth`` applied).
+        sinks: the per-frame sinks for :func:`edgecnn.loop.run_loop`.
+        roi: the :class:`edgecnn.geometry.Roi` to draw, or None.
     Raises:
         ValueError: an ``--exec`` command that cannot run (see :func:`edgecnn.exechook.split_command`), or a bad
             ``--mqtt`` URL.
@@ -119,44 +125,47 @@ class Service:
         EdgecnnError: ``--mqtt`` without paho-mqtt installed.
     """
 
-    def __init__(self, options: ServiceOptions = ServiceOptions(), log=None, warn=None, model: str = ""):
+    def __init__(self, options: ServiceOptions, classifier, source, log=None, warn=None):
         self.options = options
         self.roi = Roi(*options.roi) if options.roi is not None else None
         self.log = log
         self.warn = warn
         self.detector = EventDetector(options.events)
-        self.exec = None
+        self.latest_event: dict | None = None
+        self._classifier, self._source_description = classifier, source.description
+        self.source = self._wrap_source(source)
+        self.classifier = self._wrap_classifier(classifier)
+        self.exec = self.mqtt = self.server = None
+        try:
+            self._start_parts(str(classifier.path))
+        except BaseException:
+            self.close()
+            raise
+        self.sinks: list = [self] + ([self.server] if self.server is not None else [])
+
+    def _start_parts(self, model: str) -> None:
+        options = self.options
         if options.exec_command:
             from edgecnn.exechook import ExecHook
 
-            self.exec = ExecHook(options.exec_command, options.exec_timeout_s, warn)
-        self.latest_event: dict | None = None
-        self._classifier = None
-        self._source_description = None
-        self.server = None
+            self.exec = ExecHook(options.exec_command, options.exec_timeout_s, self.warn)
+        if options.mqtt_url is not None:
+            from edgecnn.mqtt import MqttPublisher, parse_url
+
+            self.mqtt = MqttPublisher(parse_url(options.mqtt_url), model, options.mqtt_discovery, self.warn)
         if options.serve is not None:
             stale_s = max(SERVE_STALE_S, 3 / options.max_fps) if options.max_fps else SERVE_STALE_S
             self.server = FrameServer(*options.serve, options.serve_fps, self.summary, self.roi, {
                 "rotate": options.rotate, "roi": str(self.roi) if self.roi else None,
                 "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")}, stale_s)
-        self.mqtt = None
-        if options.mqtt_url is not None:
-            from edgecnn.mqtt import MqttPublisher, parse_url
-
-            self.mqtt = MqttPublisher(parse_url(options.mqtt_url), model, options.mqtt_discovery, warn)
-        self.sinks: list = [self] + ([self.server] if self.server is not None else [])
 
     # ------------------------------------------------------------------ loop plumbing
-    def source(self, source):
-        """``source`` with ``--max-fps`` and ``--rotate`` applied."""
-        self._source_description = source.description
+    def _wrap_source(self, source):
         if self.options.max_fps is not None:
             source = PacedSource(source, self.options.max_fps)
         return RotatedSource(source, self.options.rotate) if self.options.rotate else source
 
-    def classifier(self, classifier):
-        """``classifier`` with ``--roi`` and ``--smooth`` applied."""
-        self._classifier = classifier
+    def _wrap_classifier(self, classifier):
         if self.roi is not None:
             classifier = RoiClassifier(classifier, self.roi)
         if self.options.events.smooth > 1:

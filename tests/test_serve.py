@@ -164,3 +164,38 @@ def test_port_in_use_is_one_clear_line(tiny_models, tmp_path):
         r = CliRunner().invoke(main, ["camera", str(tiny_models["int8"]), "--source", str(video), "--headless",
                                       "--serve", f"127.0.0.1:{port}"])
     assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen" in r.output, r.output
+
+
+def test_ctrl_c_with_stream_clients_connected_shuts_down_cleanly(tiny_models, tmp_path):
+    import signal
+    import threading
+
+    video = make_video(tmp_path / "clip.avi", frames=1000)
+    cam = CameraProcess([tiny_models["int8"], "--source", video, "--headless", "--serve", "0", "--max-fps", "20",
+                         "--json"], tmp_path)
+    ended = []
+
+    def client(url):
+        with urllib.request.urlopen(url, timeout=30) as r:
+            while r.read(4096):
+                pass
+        ended.append(True)  # the server closed the stream
+
+    try:
+        url = cam.url()
+        clients = [threading.Thread(target=client, args=(url + "stream.mjpg",)) for _ in range(2)]
+        for t in clients:
+            t.start()
+        deadline = time.monotonic() + 30
+        while json.loads(_get(url + "stats.json")[2])["serve"]["stream_clients"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        cam.proc.send_signal(signal.SIGINT)
+        code, out, err = cam.finish(timeout_s=30)
+        for t in clients:
+            t.join(10)
+    finally:
+        cam.kill()
+    assert code == 0, err
+    assert json.loads(out)["ended"] == "interrupted" and json.loads(out)["frames"] < 1000
+    assert ended == [True, True]
