@@ -594,7 +594,7 @@ def _float_model(path: str) -> bytes:
     if p.suffix.lower() in (".keras", ".h5"):
         if not p.is_file():
             raise click.BadParameter(f"{path}: no such file", param_hint="--compare")
-        return _train_side("quantize").float_tflite(p)
+        return _train_side("convert").float_tflite(p)
     try:
         return p.read_bytes()
     except OSError as e:
@@ -714,8 +714,8 @@ def _train_side(what: str):
     from edgecnn.config import apply_tensorflow_env
 
     apply_tensorflow_env()  # before anything imports TensorFlow
-    module = importlib.import_module(f"edgecnn.{what}")
-    importlib.import_module("edgecnn.train")._tf()  # imports TensorFlow with its native log lines held back
+    module = importlib.import_module(f"edgecnn.train.{what}")
+    importlib.import_module("edgecnn.train.fit")._tf()  # imports TensorFlow with its native log lines held back
     return module
 
 
@@ -773,7 +773,7 @@ def train(data, outdir, channels, as_json, force, **kw):
         opts = TrainOptions(channels=int(channels) if channels else None, **kw)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
-    tr = _train_side("train")
+    tr = _train_side("fit")
     tr.check_outdir(outdir, force)
     if as_json:  # stdout carries only the JSON: our log lines and Keras's epoch lines go to stderr
         import contextlib
@@ -828,7 +828,7 @@ def quantize(model, data, out, as_json, **kw):
         raise click.BadParameter(f"{out} does not end in .tflite", param_hint="--output")
     from edgecnn.errors import QualityGateError
 
-    q = _train_side("quantize")
+    q = _train_side("convert")
     opts = QuantizeOptions(**kw)
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     try:
@@ -861,7 +861,7 @@ def quantize(model, data, out, as_json, **kw):
 def evaluate(model, data, split, top_k, seed, val_split, as_json):
     """Accuracy of MODEL (.tflite, .keras or an OUTDIR of edgecnn train) on a split of DATA: top-1, top-k,
     per-class accuracy and the confusion matrix (rows true, columns predicted)."""
-    q = _train_side("quantize")
+    q = _train_side("convert")
     m = q.evaluate(model, data, split, top_k, seed, val_split, progress=not as_json)
     if m["top_k"]["k"] < top_k:
         click.echo(f"Note: -k {top_k} is more than the model's {m['top_k']['k']} classes: reporting "

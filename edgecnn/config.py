@@ -164,7 +164,7 @@ class RuntimeOptions:
 
 # ----------------------------------------------------------------------------------- workstation (edgecnn[train])
 
-#: Architectures of :func:`edgecnn.model.build`.
+#: Architectures of :func:`edgecnn.train.model.build`.
 ARCHITECTURES = ("resnet8", "mobilenet", "cnn")
 DEFAULT_ARCH = "resnet8"
 #: Default square input size (pixels) of models trained on an image folder (IDX data keeps its own size).
@@ -186,7 +186,7 @@ IO_TYPES = ("int8", "uint8", "float32")
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Options of ``edgecnn train`` (:func:`edgecnn.train.train`).
+    """Options of ``edgecnn train`` (:func:`edgecnn.train.fit.train`).
 
     Attributes:
         arch: one of :data:`ARCHITECTURES`.
@@ -257,7 +257,7 @@ class QuantizeOptions:
         float_out: also write the float32 .tflite here.
         seed, val_split: recreate the training split; None = the values in train_report.json.
         overwrite: replace existing output files.
-        keep_names: keep the converter's long tensor names (see :func:`edgecnn.quantize.shorten_tensor_names`).
+        keep_names: keep the converter's long tensor names (see :func:`edgecnn.train.convert.shorten_tensor_names`).
         resize: resize rule recorded in the .tflite (and used for calibration and the report) instead of the
             training record's; None = the training record's. For data already at the model size (e.g. 28x28 IDX)
             the pixels are identical; the rule then only decides how the device fits camera frames.

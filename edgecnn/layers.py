@@ -72,7 +72,7 @@ def op_macs(op: str, out_shape: tuple[int, ...], in_shape: tuple[int, ...], weig
 
     CONV_2D (filter (out_c, kh, kw, in_c)): ``out_h*out_w*out_c*kh*kw*in_c``; DEPTHWISE_CONV_2D (filter
     (1, kh, kw, out_c)): ``out_h*out_w*out_c*kh*kw``; FULLY_CONNECTED (weights (units, in)): ``in*units`` per row;
-    TRANSPOSE_CONV: ``in_h*in_w*kh*kw*in_c*out_c``. The same rules as ``edgecnn.model.layer_costs`` on the Keras
+    TRANSPOSE_CONV: ``in_h*in_w*kh*kw*in_c*out_c``. The same rules as ``edgecnn.train.model.layer_costs`` on the Keras
     side. Other operators count 0 (pooling, adds and activations do no multiply-accumulates).
     """
     if op not in WEIGHT_INPUTS or not weight_shape:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn import data as D
+from edgecnn.train import data as D
 from edgecnn.config import Preprocessing
 from edgecnn.errors import DataError, ImageError
 from edgecnn.preprocess import check_complete, read_image, to_pixels

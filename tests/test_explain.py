@@ -64,7 +64,7 @@ def test_shipped_resnet8_table_matches_model_py_once_batchnorm_is_folded():
     pytest.importorskip("tensorflow", reason="reading model.keras needs TensorFlow (edgecnn[train])")
     import keras
 
-    from edgecnn.model import layer_costs
+    from edgecnn.train.model import layer_costs
 
     model = keras.models.load_model(SHIPPED / "model.keras", compile=False)
     costs = layer_costs(model)

@@ -223,7 +223,7 @@ def test_one_decode_rule_for_every_path(tmp_path, tiny_models, monkeypatch):
     assert res.exit_code == 1 and "truncated JPEG" in res.output
     res = runner.invoke(main, ["bench", model, "--input", str(bad), "--runs", "2"])
     assert res.exit_code == 1 and "truncated JPEG" in res.output
-    from edgecnn.data import scan_folder
+    from edgecnn.train.data import scan_folder
 
     ds = scan_folder(folder, Preprocessing(16, 16, 3), progress=False)
     assert len(ds.x) == 4 and [s.path for s in ds.skipped] == [str(bad)]

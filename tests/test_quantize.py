@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgecnn import quantize as Q
+from edgecnn.train import convert as Q
 from edgecnn.cli import main
 from edgecnn.config import TrainOptions
 from edgecnn.errors import QuantizationError
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(image folder, OUTDIR) of a tiny model: 16x16x3, 3 classes, cnn x0.25, 2 epochs."""
-    from edgecnn.train import train
+    from edgecnn.train.fit import train
 
     base = tmp_path_factory.mktemp("q")
     folder = make_folder(base / "images")
@@ -70,7 +70,7 @@ def test_representative_samples_must_match_the_input_exactly():
 
 
 def test_wrong_calibration_shape_fails_before_converting(monkeypatch):
-    from edgecnn.model import build
+    from edgecnn.train.model import build
 
     monkeypatch.setattr(Q, "_saved_model", lambda *a: pytest.fail("exported before the shape check"))
     with pytest.raises(ValueError, match="model input is"):
@@ -79,7 +79,7 @@ def test_wrong_calibration_shape_fails_before_converting(monkeypatch):
 
 @pytest.mark.parametrize("arch", ["resnet8", "mobilenet", "cnn"])
 def test_every_architecture_converts_to_fully_integer(arch):
-    from edgecnn.model import build
+    from edgecnn.train.model import build
 
     rng = np.random.default_rng(0)
     tflite = Q.convert(build(arch, (16, 16, 3), 3, 0.25), rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8))
@@ -165,7 +165,7 @@ def test_report_contents(trained, quantized):
     assert json.loads((out / "m_report.json").read_text())["int8"] == rep["int8"]
     assert (out / "m_confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the reported int8 accuracy is what the device runtime gives on the same images
-    from edgecnn.quantize import load_splits, load_trained
+    from edgecnn.train.convert import load_splits, load_trained
 
     tm = load_trained(trained[1])
     x, y = load_splits(str(trained[0]), tm.pre, tm.labels, tm.seed, tm.val_split, progress=False).get("val")

@@ -30,7 +30,7 @@ def folder(tmp_path_factory):
 def test_layer_costs_match_the_formulas():
     import keras
 
-    from edgecnn.model import cost_table, layer_costs
+    from edgecnn.train.model import cost_table, layer_costs
 
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)                      # 8*8*3*3*3*4
@@ -46,7 +46,7 @@ def test_layer_costs_match_the_formulas():
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_architectures_take_raw_pixels_and_scale_with_width(arch):
-    from edgecnn.model import build, layer_costs
+    from edgecnn.train.model import build, layer_costs
 
     small, big = build(arch, (32, 32, 3), 4, 0.5), build(arch, (32, 32, 3), 4, 1.0)
     assert small.input_shape == (None, 32, 32, 3) and small.output_shape == (None, 4)
@@ -58,7 +58,7 @@ def test_architectures_take_raw_pixels_and_scale_with_width(arch):
 
 
 def test_resnet8_is_the_mlperf_tiny_size():
-    from edgecnn.model import build, layer_costs
+    from edgecnn.train.model import build, layer_costs
 
     m = build("resnet8", (32, 32, 3), 10)
     trainable = sum(int(np.prod(w.shape)) for w in m.trainable_weights)
@@ -145,7 +145,7 @@ def test_help(cmd):
 def test_native_stderr_is_held_back_and_replayed_on_failure(capfd):
     import os
 
-    from edgecnn.train import quiet_native_stderr
+    from edgecnn.train.fit import quiet_native_stderr
 
     with quiet_native_stderr():
         os.write(2, b"chatter from C++\n")

@@ -20,8 +20,8 @@ Targets from the issue: bench overhead <= 5 %, loop overhead <= 0.5 ms/frame, pr
 camera-loop peak RSS <= 150 MB, ``--help`` <= 0.5 s. The int8/float32 ratio is reported, never assumed: it depends
 on the CPU's integer kernels.
 
-When the shipped models are missing, the ResNet-8 Fashion-MNIST architecture (edgecnn.model) is built with random
-weights and converted with edgecnn.quantize (int8 calibrated on real test images): latency does not depend on the
+When the shipped models are missing, the ResNet-8 Fashion-MNIST architecture (edgecnn.train.model) is built with random
+weights and converted with edgecnn.train.convert (int8 calibrated on real test images): latency does not depend on the
 weights' values. The Keras model is ``model.keras`` next to the shipped models when present, else that build.
 TensorFlow is imported only for steps that need Keras, after the TFLite measurements.
 """
@@ -68,7 +68,7 @@ def _edgecnn() -> list[str]:
 # ----------------------------------------------------------------------------------------------- models
 def _fashion_test(n: int = 300):
     """(n, 28, 28) uint8 real Fashion-MNIST test images and their labels."""
-    from edgecnn.data import FASHION_MNIST_DIR, parse_idx_images, parse_idx_labels, read_idx_file
+    from edgecnn.train.data import FASHION_MNIST_DIR, parse_idx_images, parse_idx_labels, read_idx_file
 
     x = parse_idx_images(read_idx_file(FASHION_MNIST_DIR, "t10k-images-idx3-ubyte"))
     y = parse_idx_labels(read_idx_file(FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte"))
@@ -86,7 +86,7 @@ def _keras_model(workdir: Path, keras_path: Path | None = None):
     for p in (SHIPPED / "model.keras", *sorted(SHIPPED.glob("*.keras"))):
         if p.is_file():
             return keras.models.load_model(p, compile=False), f"{p.relative_to(ROOT)}"
-    from edgecnn.model import build
+    from edgecnn.train.model import build
 
     keras.utils.set_random_seed(0)
     return build("resnet8", (28, 28, 1), 10), "ResNet-8 built here (random weights)"
@@ -98,9 +98,9 @@ def resolve_models(workdir: Path) -> tuple[Path, Path, str]:
     if i8.is_file() and f32.is_file():
         return i8, f32, f"shipped: {i8.relative_to(ROOT)}, {f32.relative_to(ROOT)}"
     log("shipped models not found: building ResNet-8 (random weights) and converting it ...")
-    from edgecnn.data import FASHION_MNIST_LABELS
+    from edgecnn.train.data import FASHION_MNIST_LABELS
     from edgecnn.metadata import embed_metadata
-    from edgecnn.quantize import convert
+    from edgecnn.train.convert import convert
 
     model, _ = _keras_model(workdir)
     x, _ = _fashion_test(200)
@@ -109,7 +109,7 @@ def resolve_models(workdir: Path) -> tuple[Path, Path, str]:
     i8, f32 = workdir / "int8.tflite", workdir / "float32.tflite"
     i8.write_bytes(embed_metadata(convert(model, x[..., None], io="int8"), labels, pre))
     f32.write_bytes(embed_metadata(convert(model, None), labels, pre))
-    return i8, f32, "ResNet-8 built here with random weights (edgecnn.model + edgecnn.quantize)"
+    return i8, f32, "ResNet-8 built here with random weights (edgecnn.train.model + edgecnn.train.convert)"
 
 
 # ----------------------------------------------------------------------------------------------- measurements

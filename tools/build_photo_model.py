@@ -56,7 +56,7 @@ def load_photos(data: Path, size: int):
     """(x_train, y_train, x_test, y_test, labels, test paths): (n, size, size, 3) uint8 RGB through the shared
     preprocessing (centre crop, INTER_AREA-quality resize)."""
     from edgecnn.config import Preprocessing
-    from edgecnn.data import scan_folder
+    from edgecnn.train.data import scan_folder
 
     ds = scan_folder(data, Preprocessing(size, size, 3, resize="center-crop"), progress=False)
     if ds.paths is None or not len(ds.x):
@@ -95,7 +95,7 @@ def convert(model, calibration: np.ndarray, dtype: str) -> bytes:
     real photos."""
     import tensorflow as tf
 
-    from edgecnn.train import quiet_native_stderr
+    from edgecnn.train.fit import quiet_native_stderr
 
     samples = normalise(calibration)
 

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgecnn.data import (FASHION_MNIST_DIR, FASHION_MNIST_LABELS, balanced_sample, parse_idx_images,  # noqa: E402
+from edgecnn.train.data import (FASHION_MNIST_DIR, FASHION_MNIST_LABELS, balanced_sample, parse_idx_images,  # noqa: E402
                           parse_idx_labels, read_idx_file)
 from edgecnn.errors import EdgecnnError, OutputExistsError  # noqa: E402
 from edgecnn.outputs import pending_files, refuse_existing  # noqa: E402
@@ -51,7 +51,7 @@ CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 
 
 def pick(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` indices drawn class-balanced (:func:`edgecnn.data.balanced_sample`), in a seeded random order."""
+    """``count`` indices drawn class-balanced (:func:`edgecnn.train.data.balanced_sample`), in a seeded random order."""
     return np.random.default_rng(seed).permutation(balanced_sample(labels, count, seed))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgecnn.data import (FASHION_MNIST_DIR, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC,  # noqa: E402
+from edgecnn.train.data import (FASHION_MNIST_DIR, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC,  # noqa: E402
                           parse_idx_images, parse_idx_labels, read_idx_file)
 from edgecnn.outputs import open_output  # noqa: E402
 

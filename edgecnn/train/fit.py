@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn import data as D
-from edgecnn import model as M
+from edgecnn.train import data as D
+from edgecnn.train import model as M
 from edgecnn.config import Preprocessing, TrainOptions, apply_tensorflow_env
 from edgecnn.errors import DataError, ModelError
 from edgecnn.labels import read_labels, write_labels
@@ -227,7 +227,7 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
     """Train a model on DATA ``spec`` and write OUTDIR (see the module docstring).
 
     Args:
-        spec: image folder, ``fashion-mnist``, ``fashion-mnist:PATH`` or ``idx:PATH`` (see :mod:`edgecnn.data`).
+        spec: image folder, ``fashion-mnist``, ``fashion-mnist:PATH`` or ``idx:PATH`` (see :mod:`edgecnn.train.data`).
         outdir: output folder; must be new or empty unless ``force``.
         opts: training options.
         log: receives human-readable progress lines (data counts, skipped files, the parameter/MAC table).

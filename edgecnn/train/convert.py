@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn import data as D
+from edgecnn.train import data as D
 from edgecnn.config import DEFAULT_SEED, DEFAULT_TOP_K, DEFAULT_VAL_SPLIT, IO_TYPES, Preprocessing, QuantizeOptions
 from edgecnn.errors import DataError, ModelError, QualityGateError, QuantizationError
 from edgecnn.outputs import pending_files, refuse_existing
@@ -37,7 +37,7 @@ COLLAPSE_SHARE = 0.5
 
 
 def _tf():
-    from edgecnn.train import _tf as train_tf
+    from edgecnn.train.fit import _tf as train_tf
 
     return train_tf()
 
@@ -65,7 +65,7 @@ class TrainedModel:
 
 def load_trained(path: str | Path) -> TrainedModel:
     """Load an OUTDIR of ``edgecnn train`` (or its model.keras). Raises DataError / ModelError."""
-    from edgecnn.train import load_outdir
+    from edgecnn.train.fit import load_outdir
 
     model_path, labels, pre, report = load_outdir(path)
     _tf()
@@ -211,7 +211,7 @@ def _run_converter(tf, conv, rep, io: str) -> bytes:
         dt = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[io]
         conv.inference_input_type = dt
         conv.inference_output_type = dt
-    from edgecnn.train import quiet_native_stderr
+    from edgecnn.train.fit import quiet_native_stderr
 
     try:
         with quiet_native_stderr():
@@ -587,7 +587,7 @@ def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int
 
     Args:
         model_path: .tflite file, .keras file or OUTDIR of edgecnn train.
-        spec: DATA (see :mod:`edgecnn.data`), preprocessed by the model's own record.
+        spec: DATA (see :mod:`edgecnn.train.data`), preprocessed by the model's own record.
         split: test, val or train; None = test where the dataset has one, else val.
         k: top-k.
         seed, val_split: recreate the training split; None = the values recorded at training (train_report.json

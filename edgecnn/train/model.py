@@ -2,7 +2,7 @@
 
 Every builder takes explicit arguments and returns an uncompiled ``keras.Model`` that maps raw pixels
 (1..N, h, w, c) float32 in 0..255 to class probabilities (N, classes) float32 (softmax). The only preprocessing
-inside a model is a ``Rescaling(1/255)`` layer: augmentation belongs to training (:mod:`edgecnn.train`).
+inside a model is a ``Rescaling(1/255)`` layer: augmentation belongs to training (:mod:`edgecnn.train.fit`).
 
 The layers are chosen so that full-integer TFLite conversion keeps every op in int8: Conv2D / DepthwiseConv2D
 followed by BatchNormalization (folded into the convolution by the converter) and ReLU / ReLU6 (fused), Add,
