@@ -16,6 +16,7 @@ Candidates:
   area         cv2.INTER_AREA in one call (the reference area average; slow generic path for non-integer ratios)
   halve4+area  halve by 2x2 means while >= 4x the output, then INTER_AREA (edgecnn's rule before this study)
   halve+linear halve by 2x2 means while >= 2x the output, then INTER_LINEAR (edgecnn's rule now)
+  halve+nearest halve by 2x2 means while >= 2x the output, then INTER_NEAREST
   halve+area   halve by 2x2 means while >= 2x the output, then INTER_AREA
   pyr+linear   cv2.pyrDown (5x5 Gaussian) while >= 2x the output, then INTER_LINEAR
   linear       INTER_LINEAR in one call (what the bare loop does; aliases when shrinking more than 2x)
@@ -63,6 +64,8 @@ CANDIDATES = {
     "halve4+area": lambda im, oh, ow: cv2.resize(_halve_while(im, oh, ow, 4, _area_half), (ow, oh),
                                                  interpolation=cv2.INTER_AREA),
     "halve+linear": _resize_to,
+    "halve+nearest": lambda im, oh, ow: cv2.resize(_halve_while(im, oh, ow, 2, _area_half), (ow, oh),
+                                                   interpolation=cv2.INTER_NEAREST),
     "halve+area": lambda im, oh, ow: cv2.resize(_halve_while(im, oh, ow, 2, _area_half), (ow, oh),
                                                 interpolation=cv2.INTER_AREA),
     "pyr+linear": lambda im, oh, ow: cv2.resize(_halve_while(im, oh, ow, 2, cv2.pyrDown), (ow, oh),
