@@ -705,18 +705,18 @@ _DATA_HELP = ("DATA is an image folder (ROOT/<class>/<images>, class order = sor
 
 
 def _train_side(what: str):
-    """Import a train-side module, turning a missing TensorFlow into a one-line hint."""
+    """Import the workstation module ``edgecnn.train.<what>`` after TensorFlow (imported by
+    :func:`edgecnn.train.tfenv.import_tf`: environment defaults applied, native log lines held back), turning a
+    missing TensorFlow into a one-line hint."""
     import importlib
     import importlib.util
 
     if importlib.util.find_spec("tensorflow") is None:
         raise click.ClickException(f"this command needs TensorFlow: pip install 'edgecnn[train]'")
-    from edgecnn.config import apply_tensorflow_env
+    from edgecnn.train.tfenv import import_tf
 
-    apply_tensorflow_env()  # before anything imports TensorFlow
-    module = importlib.import_module(f"edgecnn.train.{what}")
-    importlib.import_module("edgecnn.train.fit")._tf()  # imports TensorFlow with its native log lines held back
-    return module
+    import_tf()
+    return importlib.import_module(f"edgecnn.train.{what}")
 
 
 @main.command(epilog=_DATA_HELP)
@@ -774,7 +774,7 @@ def train(data, outdir, channels, as_json, force, **kw):
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
     tr = _train_side("fit")
-    tr.check_outdir(outdir, force)
+    _train_side("outdir").check_outdir(outdir, force)
     if as_json:  # stdout carries only the JSON: our log lines and Keras's epoch lines go to stderr
         import contextlib
 
@@ -829,17 +829,18 @@ def quantize(model, data, out, as_json, **kw):
     from edgecnn.errors import QualityGateError
 
     q = _train_side("convert")
+    summary = _train_side("report").summary
     opts = QuantizeOptions(**kw)
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
     try:
         report = q.quantize(model, data, out, opts, log=log)
     except QualityGateError as e:
-        _echo_json(e.report) if as_json else click.echo(q.summary(e.report))
+        _echo_json(e.report) if as_json else click.echo(summary(e.report))
         raise click.ClickException(str(e)) from None
     if as_json:
         _echo_json(report)
     else:
-        click.echo(q.summary(report))
+        click.echo(summary(report))
 
 
 @main.command(epilog=_DATA_HELP)
@@ -861,8 +862,7 @@ def quantize(model, data, out, as_json, **kw):
 def evaluate(model, data, split, top_k, seed, val_split, as_json):
     """Accuracy of MODEL (.tflite, .keras or an OUTDIR of edgecnn train) on a split of DATA: top-1, top-k,
     per-class accuracy and the confusion matrix (rows true, columns predicted)."""
-    q = _train_side("convert")
-    m = q.evaluate(model, data, split, top_k, seed, val_split, progress=not as_json)
+    m = _train_side("evaluate").evaluate(model, data, split, top_k, seed, val_split, progress=not as_json)
     if m["top_k"]["k"] < top_k:
         click.echo(f"Note: -k {top_k} is more than the model's {m['top_k']['k']} classes: reporting "
                    f"top-{m['top_k']['k']}", err=True)

@@ -34,21 +34,6 @@ PROBABILITY_SUM_TOLERANCE = 0.02
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm", ".pbm")
 
 
-#: Environment defaults for TensorFlow on the training side (a value the user has set wins):
-#: TF_CPP_MIN_LOG_LEVEL=2 keeps TensorFlow's C++ start-up chatter off the terminal; TF_ENABLE_ONEDNN_OPTS=0 turns
-#: off the oneDNN CPU kernels of TensorFlow 2.21, which crash (SIGSEGV in model.fit) on some layer shapes, e.g. a
-#: ResNet-8 at width 0.5 on 96x96 inputs. Training is about 30% slower without them; set
-#: TF_ENABLE_ONEDNN_OPTS=1 to take the risk.
-TENSORFLOW_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-
-
-def apply_tensorflow_env() -> None:
-    """Apply :data:`TENSORFLOW_ENV` to ``os.environ`` (without replacing values already set); call before
-    TensorFlow or Keras is imported."""
-    for key, value in TENSORFLOW_ENV.items():
-        os.environ.setdefault(key, value)
-
-
 def check_normalisation(mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> None:
     """The rule for pixel-unit normalisation values (``--mean``/``--std``, a model's record): given together, finite,
     and every std > 0 (the model input is ``(pixel - mean) / std``).

@@ -46,12 +46,15 @@ class ModelMetadata:
         preprocessing: edgecnn's full record (a dict of :class:`edgecnn.config.Preprocessing` fields), or for
             tflite-support metadata the subset it gives (``mean``, ``std``, ``channels``); empty when unknown.
         entries: names of every entry in the model's metadata table (e.g. ``min_runtime_version``).
+        training: the ``training`` entry of edgecnn's record (``data``, ``seed``, ``val_split``: how ``edgecnn
+            quantize`` split the data, so ``edgecnn evaluate`` can recreate the held-out split); empty when absent.
     """
 
     source: str | None = None
     labels: list[str | None] | None = None
     preprocessing: dict = field(default_factory=dict)
     entries: list[str] = field(default_factory=list)
+    training: dict = field(default_factory=dict)
 
 
 def check_tflite(data: bytes, name: str = "<model>") -> None:
@@ -216,6 +219,8 @@ def read_metadata(data: bytes, name: str = "<model>") -> ModelMetadata:
             raise ModelError(f"{name}: edgecnn metadata is not valid JSON ({e})") from None
         meta.source = "edgecnn"
         meta.labels, meta.preprocessing = _check_record(record, name)
+        training = record.get("training")
+        meta.training = dict(training) if isinstance(training, dict) else {}
     elif SUPPORT_METADATA_NAME in entries:
         try:
             labels, pre = _support_metadata(entries[SUPPORT_METADATA_NAME], data)
@@ -226,7 +231,13 @@ def read_metadata(data: bytes, name: str = "<model>") -> ModelMetadata:
     return meta
 
 
-def _schema():
+def tflite_schema():
+    """The generated TFLite flatbuffer schema module (object API: ``ModelT``, ``BufferT``, ``MetadataT``), from
+    ``ai-edge-litert`` or else TensorFlow.
+
+    Raises:
+        ImportError: neither is installed.
+    """
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:
@@ -266,7 +277,7 @@ def embed_record(data: bytes, record, name: str = "<model>") -> bytes:
     import flatbuffers
 
     check_tflite(data, name)
-    schema = _schema()
+    schema = tflite_schema()
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     payload = json.dumps(record, separators=(",", ":")).encode("utf-8")
     buf = schema.BufferT()
@@ -335,7 +346,7 @@ def embed_support_metadata(data: bytes, labels: list[str], mean: list[float], st
     b.Finish(mm, file_identifier=b"M001")
     payload = bytes(b.Output())
 
-    schema = _schema()
+    schema = tflite_schema()
     obj = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     buf = schema.BufferT()
     buf.data = list(payload)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn.train import convert as Q
+from edgecnn.train import evaluate as E
 from edgecnn.cli import main
 from edgecnn.config import TrainOptions
 from edgecnn.errors import QuantizationError
@@ -134,7 +135,7 @@ def test_metadata_round_trip(trained, quantized):
     for name in ("m.tflite", "f.tflite"):
         meta = read_metadata((out / name).read_bytes())
         assert meta.source == "edgecnn" and meta.labels == list(CLASSES) and meta.preprocessing == pre
-    assert Q.training_record((out / "m.tflite").read_bytes()) == {"data": str(trained[0]), "seed": 0,
+    assert E.training_record((out / "m.tflite").read_bytes()) == {"data": str(trained[0]), "seed": 0,
                                                                    "val_split": 0.25}
     clf = Classifier(out / "m.tflite")
     assert clf.labels == list(CLASSES) and clf.preprocessing.resize == "center-crop"
@@ -165,7 +166,8 @@ def test_report_contents(trained, quantized):
     assert json.loads((out / "m_report.json").read_text())["int8"] == rep["int8"]
     assert (out / "m_confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the reported int8 accuracy is what the device runtime gives on the same images
-    from edgecnn.train.convert import load_splits, load_trained
+    from edgecnn.train.evaluate import load_splits
+    from edgecnn.train.outdir import load_trained
 
     tm = load_trained(trained[1])
     x, y = load_splits(str(trained[0]), tm.pre, tm.labels, tm.seed, tm.val_split, progress=False).get("val")
@@ -177,20 +179,20 @@ def test_report_contents(trained, quantized):
 def test_metrics_pure():
     y = np.array([0, 0, 1, 2])
     scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4]])
-    m = Q.metrics(y, scores, ["a", "b", "c"], k=2)
+    m = E.metrics(y, scores, ["a", "b", "c"], k=2)
     assert m["accuracy"] == 0.5 and m["n"] == 4 and m["top_k"] == {"k": 2, "accuracy": 1.0}
     assert m["per_class"] == {"a": 0.5, "b": 1.0, "c": 0.0}
     assert m["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
-    assert Q.collapse_warning(np.array([0, 1, 2, 0]), np.array([1, 1, 1, 1]), ["a", "b", "c"]) is not None
+    assert E.collapse_warning(np.array([0, 1, 2, 0]), np.array([1, 1, 1, 1]), ["a", "b", "c"]) is not None
     y = np.repeat([0, 1, 2], 10)
     pred = y.copy()
     pred[:3] = 1  # a few mistakes are not a collapse
-    assert Q.collapse_warning(y, pred, ["a", "b", "c"]) is None
+    assert E.collapse_warning(y, pred, ["a", "b", "c"]) is None
     # int8 collapses while float does not: calibration is suspect
     ones = np.ones_like(y)
-    assert "calibration" in Q.collapse_warning(y, ones, ["a", "b", "c"], float_pred=y)
+    assert "calibration" in E.collapse_warning(y, ones, ["a", "b", "c"], float_pred=y)
     # the float model collapses too: the message says so and does not blame calibration
-    w = Q.collapse_warning(y, ones, ["a", "b", "c"], float_pred=ones)
+    w = E.collapse_warning(y, ones, ["a", "b", "c"], float_pred=ones)
     assert "float model's predictions already collapse onto class 'b'" in w and "calibration" not in w
 
 

@@ -1,89 +1,23 @@
-"""Training: data pipeline with augmentation, fit with a learning-rate schedule, best-on-validation weights,
-and the training report and curve  [train extra].
-
-``train(spec, outdir, options)`` writes into OUTDIR:
-
-* ``model.keras``       the Keras model with the best validation accuracy (raw 0..255 pixels in, softmax out)
-* ``labels.txt``        class names, one per line, output-index order
-* ``preprocessing.json``  the :class:`edgecnn.config.Preprocessing` record (input size, channels, resize rule,
-  mean 0 / std 1)
-* ``train_report.json`` parameters, MACs, data counts and split, per-epoch metrics, best validation accuracy,
-  wall time (see :func:`train` for the keys)
-* ``training_curve.png`` loss and accuracy per epoch
-
-Everything is written to a temporary sibling folder that replaces OUTDIR only when training has finished
-(:func:`edgecnn.outputs.pending_dir`), so a failed or interrupted run leaves no half-written OUTDIR.
+"""Training: data pipeline with augmentation, fit with a learning-rate schedule and best-on-validation weights,
+as named steps (:func:`prepare_data`, :func:`fit_model`, :func:`train_report`, then
+:func:`edgecnn.train.outdir.write_outdir`) [train extra].
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from edgecnn.config import Preprocessing, TrainOptions
+from edgecnn.errors import DataError
 from edgecnn.train import data as D
 from edgecnn.train import model as M
-from edgecnn.config import Preprocessing, TrainOptions, apply_tensorflow_env
-from edgecnn.errors import DataError, ModelError
-from edgecnn.labels import read_labels, write_labels
-from edgecnn.outputs import pending_dir, refuse_nonempty_dir, write_text
-
-MODEL_FILE = "model.keras"
-LABELS_FILE = "labels.txt"
-PREPROCESSING_FILE = "preprocessing.json"
-REPORT_FILE = "train_report.json"
-CURVE_FILE = "training_curve.png"
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Send file descriptor 2 to a temporary file for the duration, and replay it only if an exception escapes.
-
-    TensorFlow's C++ start-up and the TFLite converter print log lines (absl, oneDNN, "fully_quantize: 0 ...") to
-    the process's stderr, past Python's ``sys.stderr`` and past ``TF_CPP_MIN_LOG_LEVEL``; this keeps them off the
-    user's terminal without losing them when something fails.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. some embedded interpreters): nothing to hide
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            os.write(2, capture.read())
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _tf():
-    apply_tensorflow_env()
-    if "tensorflow" not in sys.modules:
-        with quiet_native_stderr():
-            import tensorflow  # noqa: F401
-    import tensorflow as tf
-
-    return tf
-
-
-def check_outdir(outdir: str | Path, force: bool) -> None:
-    """Raise OutputExistsError when ``outdir`` is an existing non-empty folder (or a file) and not ``force``
-    (:func:`edgecnn.outputs.refuse_nonempty_dir`)."""
-    refuse_nonempty_dir(outdir, force, "--force")
+from edgecnn.train.outdir import check_outdir, write_outdir
+from edgecnn.train.tfenv import import_tf
 
 
 def make_augment(pre: Preprocessing, opts: TrainOptions):
@@ -92,7 +26,7 @@ def make_augment(pre: Preprocessing, opts: TrainOptions):
     x: (h, w, c) float32 pixels 0..255; seed: (2,) int64 from ``tf.data.Dataset.random``. Stateless random ops
     make the augmentation a pure function of the seed, so a run is repeatable.
     """
-    tf = _tf()
+    tf = import_tf()
     h, w, c = pre.height, pre.width, pre.channels
     pad_h, pad_w = int(round(h * opts.shift)), int(round(w * opts.shift))
     delta = float(opts.brightness) * 255.0
@@ -113,7 +47,7 @@ def make_augment(pre: Preprocessing, opts: TrainOptions):
 
 def make_datasets(splits: D.Splits, opts: TrainOptions):
     """tf.data pipelines: (train with shuffle + augmentation, validation). Batches are (B, h, w, c) float32."""
-    tf = _tf()
+    tf = import_tf()
     xt, yt = splits.train
     xv, yv = splits.val
     to_float = lambda x, y: (tf.cast(x, tf.float32), y)  # noqa: E731
@@ -162,69 +96,87 @@ def _best_weights_callback():
     return BestWeights()
 
 
-def plot_curve(history: list[dict], best_epoch: int, path: str | Path, title: str = "") -> None:
-    """Write loss and accuracy per epoch (train and validation) as a PNG; the best epoch is marked.
-
-    Args:
-        history: one dict per epoch with ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``.
-        best_epoch: 1-based epoch number whose weights were kept.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.plot(ep, [h["loss"] for h in history], label="train")
-    a1.plot(ep, [h["val_loss"] for h in history], label="validation")
-    a1.set_xlabel("epoch")
-    a1.set_ylabel("loss (cross-entropy + L2)")
-    a1.legend()
-    a2.plot(ep, [100 * h["accuracy"] for h in history], label="train (augmented)")
-    a2.plot(ep, [100 * h["val_accuracy"] for h in history], label="validation")
-    a2.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
-    a2.set_xlabel("epoch")
-    a2.set_ylabel("top-1 accuracy (%)")
-    a2.legend()
-    for a in (a1, a2):
-        a.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]:
-    """Find a trained model: an OUTDIR or its ``model.keras``.
+def prepare_data(spec: str, opts: TrainOptions, log=print) -> tuple[D.Dataset, D.Splits]:
+    """Load DATA ``spec`` with the preprocessing a new model gets and split it (stratified, seeded); log the counts.
 
     Returns:
-        (path of model.keras, labels, preprocessing, train report dict or {} when absent)
+        (the dataset, its splits).
+
     Raises:
-        ModelError: no model file; DataError: labels or preprocessing file missing beside it.
+        DataError: unusable data, or nothing left for validation.
     """
-    p = Path(path)
-    if not p.is_dir() and p.suffix != ".keras":
-        raise ModelError(f"{p}: expected an OUTDIR of edgecnn train or its model.keras (a .tflite is already "
-                         "converted: use edgecnn evaluate / info on it)")
-    folder = p if p.is_dir() else p.parent
-    model_path = p / MODEL_FILE if p.is_dir() else p
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: no such file, expected a .keras model or an OUTDIR from edgecnn train")
-    for f in (LABELS_FILE, PREPROCESSING_FILE):
-        if not (folder / f).is_file():
-            raise DataError(f"{folder / f}: missing; expected beside {model_path.name} (written by edgecnn train)")
-    labels = read_labels(folder / LABELS_FILE, plain=True)
-    pre = Preprocessing.from_dict(json.loads((folder / PREPROCESSING_FILE).read_text(encoding="utf-8")))
-    rep = folder / REPORT_FILE
-    report = json.loads(rep.read_text(encoding="utf-8")) if rep.is_file() else {}
-    return model_path, labels, pre, report
+    pre = D.default_preprocessing(spec, opts.img_size, opts.channels, opts.resize)
+    ds = D.load(spec, pre, strict=opts.strict)
+    log(D.describe(ds))
+    splits = D.make_splits(ds, opts.val_split, opts.seed)
+    if len(splits.val[1]) == 0:
+        raise DataError(f"{spec}: no image left for validation (every class has a single image?); "
+                        "expected at least 2 images in some class")
+    log(f"split: {len(splits.train[1])} train, {len(splits.val[1])} validation"
+        + (f", {len(splits.test[1])} test (official, not used for training)" if splits.test else "")
+        + f" (val_split {opts.val_split}, seed {opts.seed})")
+    return ds, splits
+
+
+def fit_model(splits: D.Splits, opts: TrainOptions, log=print, verbose: int | None = None):
+    """Build the architecture of ``opts`` for ``splits`` and fit it (Adam, cosine decay, seeded and deterministic),
+    keeping the best-on-validation weights.
+
+    Returns:
+        (model, layer costs, history: one dict per epoch, the best-weights callback with ``best`` and
+        ``best_epoch``).
+    """
+    tf = import_tf()
+    import keras
+
+    pre = splits.pre
+    keras.utils.set_random_seed(opts.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = M.build(opts.arch, (pre.height, pre.width, pre.channels), len(splits.labels), opts.width)
+    costs = M.layer_costs(model)
+    log(M.cost_table(costs))
+    train_ds, val_ds = make_datasets(splits, opts)
+    steps = int(np.ceil(len(splits.train[1]) / opts.batch_size)) * opts.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(opts.lr, decay_steps=steps, alpha=opts.lr_floor)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    best = _best_weights_callback()
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, callbacks=[best], verbose=verbose,
+                     shuffle=False)  # the tf.data pipeline shuffles (seeded)
+    history = [{"epoch": i + 1, **{k: float(v[i]) for k, v in hist.history.items()}}
+               for i in range(len(hist.history["loss"]))]
+    return model, costs, history, best
+
+
+def train_report(spec: str, ds: D.Dataset, splits: D.Splits, opts: TrainOptions, costs, history: list[dict], best,
+                 wall_time_s: float) -> dict:
+    """The train report written as ``train_report.json`` (keys listed in :func:`train`)."""
+    tf = import_tf()
+    import keras
+
+    pre = splits.pre
+    return {
+        "arch": opts.arch, "width": opts.width,
+        "params": sum(c.params for c in costs), "macs": sum(c.macs for c in costs),
+        "layers": [asdict(c) for c in costs],
+        "input": pre.to_dict(), "labels": list(ds.labels),
+        "data": {"source": spec, "counts": ds.counts(), "train": len(splits.train[1]),
+                 "val": len(splits.val[1]), "test": len(splits.test[1]) if splits.test else 0,
+                 "seed": opts.seed, "val_split": opts.val_split,
+                 "skipped": [asdict(s) for s in ds.skipped]},
+        "epochs": opts.epochs, "history": history,
+        "best_epoch": best.best_epoch + 1, "best_val_accuracy": best.best,
+        "wall_time_s": round(wall_time_s, 1),
+        "options": asdict(opts),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
+    }
 
 
 def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), force: bool = False,
           log=print, verbose: int | None = None) -> dict:
-    """Train a model on DATA ``spec`` and write OUTDIR (see the module docstring).
+    """Train a model on DATA ``spec`` and write OUTDIR (:mod:`edgecnn.train.outdir`).
 
     Args:
         spec: image folder, ``fashion-mnist``, ``fashion-mnist:PATH`` or ``idx:PATH`` (see :mod:`edgecnn.train.data`).
@@ -244,60 +196,11 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
     t_start = time.perf_counter()
     outdir = Path(outdir)
     check_outdir(outdir, force)
-    pre = D.default_preprocessing(spec, opts.img_size, opts.channels, opts.resize)
-    ds = D.load(spec, pre, strict=opts.strict)
-    log(D.describe(ds))
-    splits = D.make_splits(ds, opts.val_split, opts.seed)
-    if len(splits.val[1]) == 0:
-        raise DataError(f"{spec}: no image left for validation (every class has a single image?); "
-                          "expected at least 2 images in some class")
-    log(f"split: {len(splits.train[1])} train, {len(splits.val[1])} validation"
-        + (f", {len(splits.test[1])} test (official, not used for training)" if splits.test else "")
-        + f" (val_split {opts.val_split}, seed {opts.seed})")
-
-    tf = _tf()
-    import keras
-
-    keras.utils.set_random_seed(opts.seed)
-    tf.config.experimental.enable_op_determinism()
-    model = M.build(opts.arch, (pre.height, pre.width, pre.channels), len(ds.labels), opts.width)
-    costs = M.layer_costs(model)
-    log(M.cost_table(costs))
-    train_ds, val_ds = make_datasets(splits, opts)
-    steps = int(np.ceil(len(splits.train[1]) / opts.batch_size)) * opts.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(opts.lr, decay_steps=steps, alpha=opts.lr_floor)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    best = _best_weights_callback()
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, callbacks=[best], verbose=verbose,
-                     shuffle=False)  # the tf.data pipeline shuffles (seeded)
-    history = [{"epoch": i + 1, **{k: float(v[i]) for k, v in hist.history.items()}}
-               for i in range(len(hist.history["loss"]))]
-
-    with pending_dir(outdir) as tmp:
-        model.save(tmp / MODEL_FILE)
-        write_labels(tmp / LABELS_FILE, ds.labels)
-        write_text(tmp / PREPROCESSING_FILE, json.dumps(pre.to_dict(), indent=2) + "\n")
-        report = {
-            "arch": opts.arch, "width": opts.width,
-            "params": sum(c.params for c in costs), "macs": sum(c.macs for c in costs),
-            "layers": [asdict(c) for c in costs],
-            "input": pre.to_dict(), "labels": list(ds.labels),
-            "data": {"source": spec, "counts": ds.counts(), "train": len(splits.train[1]),
-                     "val": len(splits.val[1]), "test": len(splits.test[1]) if splits.test else 0,
-                     "seed": opts.seed, "val_split": opts.val_split,
-                     "skipped": [asdict(s) for s in ds.skipped]},
-            "epochs": opts.epochs, "history": history,
-            "best_epoch": best.best_epoch + 1, "best_val_accuracy": best.best,
-            "wall_time_s": round(time.perf_counter() - t_start, 1),
-            "options": asdict(opts),
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
-        }
-        write_text(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
-        plot_curve(history, report["best_epoch"], tmp / CURVE_FILE,
-                   f"{opts.arch} x{opts.width} on {spec}: best val {100 * best.best:.2f}%")
+    ds, splits = prepare_data(spec, opts, log)
+    model, costs, history, best = fit_model(splits, opts, log, verbose)
+    report = train_report(spec, ds, splits, opts, costs, history, best, time.perf_counter() - t_start)
+    write_outdir(outdir, model, splits.labels, splits.pre, report,
+                 f"{opts.arch} x{opts.width} on {spec}: best val {100 * best.best:.2f}%")
     log(f"best validation accuracy {100 * best.best:.2f}% at epoch {report['best_epoch']}; "
         f"wrote {outdir} in {report['wall_time_s']:.0f} s")
     return report

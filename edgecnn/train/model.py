@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH, apply_tensorflow_env  # noqa: F401  (re-exported)
+from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH
+from edgecnn.train.tfenv import apply_tensorflow_env
 
 #: L2 weight decay on convolution kernels, as in the MLPerf Tiny ResNet-8 reference.
 DEFAULT_WEIGHT_DECAY = 1e-4
