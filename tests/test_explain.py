@@ -348,3 +348,36 @@ def test_binary_sigmoid_model_without_convolutions(tmp_path):
     if occ["batch"] == 1:
         assert occ["invokes"] == 5 and any("one image per invoke" in n for n in d["notes"])
     assert np.abs(np.array(occ["map"])).max() > 0
+
+
+def _read_flatbuffer(path: Path) -> list[tuple[str, tuple, int, int]]:
+    """(op name, output shape, params, MACs) per operator, read from the file with the generated TFLite schema
+    (not through an interpreter): the weights and bias of conv / depthwise / fully connected ops and the MAC rules
+    of the issue, written out again here."""
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated", reason="the generated TFLite schema")
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    sg = model.subgraphs[0]
+    rows = []
+    for op in sg.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        out = tuple(int(x) for x in sg.tensors[op.outputs[0]].shape)
+        params = macs = 0
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            w = [int(x) for x in sg.tensors[op.inputs[1]].shape]
+            bias = int(np.prod(sg.tensors[op.inputs[2]].shape)) if len(op.inputs) > 2 and op.inputs[2] >= 0 else 0
+            params = int(np.prod(w)) + bias
+            macs = out[1] * out[2] * int(np.prod(w)) if name != "FULLY_CONNECTED" else int(np.prod(w))
+        rows.append((name, out, params, macs))
+    return rows
+
+
+@pytest.mark.parametrize("path", [SHIPPED / "int8.tflite", SHIPPED / "float32.tflite", EDGES, LEFT],
+                         ids=lambda p: p.name)
+def test_layer_table_matches_an_independent_reading_of_the_file(path):
+    expected = _read_flatbuffer(path)
+    table = layer_table(Classifier(path, RuntimeOptions(mean=(0.0,), std=(1.0,))).interpreter)
+    got = [(x.op, x.shape, x.params if x.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else 0, x.macs)
+           for x in table]
+    assert got == expected
