@@ -650,6 +650,8 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, fil
     """
     from pathlib import Path
 
+    from tqdm import tqdm
+
     from edgecnn.errors import EdgecnnError
     from edgecnn.explain import explain_image
     from edgecnn.explain_html import summary_text, write_outputs
@@ -669,12 +671,22 @@ def explain(model, image, out, png_dir, layers, max_channels, patch, stride, fil
     warn_runtime_notes(clf)
     pixels = read_image(image)
     float_model = _float_model(float_path) if float_path else None
+    bar = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, unit="image", desc="occlusion", leave=False, disable=None))
+        bar[0].update(done - bar[0].n)
+
     try:
-        expl = explain_image(clf, Path(model).read_bytes(), pixels, str(image), xopts, float_model)
+        expl = explain_image(clf, Path(model).read_bytes(), pixels, str(image), xopts, float_model, progress)
     except ValueError as e:
         if isinstance(e, EdgecnnError):
             raise
         raise click.BadParameter(str(e), param_hint="--layers/--target/--compare") from None
+    finally:
+        for b in bar:
+            b.close()
     try:
         written = write_outputs(expl, out, png_dir, overwrite)
     except OSError as e:

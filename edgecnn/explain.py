@@ -94,7 +94,8 @@ def default_patch(height: int, width: int) -> tuple[int, int]:
 
 
 def occlusion_map(score_batch: Callable[[np.ndarray, int], np.ndarray], pixels: np.ndarray, target: int, patch: int,
-                  stride: int, fill: int = 128, batch: int = 1, unit: str = "score") -> Occlusion:
+                  stride: int, fill: int = 128, batch: int = 1, unit: str = "score",
+                  progress: Callable[[int, int], None] | None = None) -> Occlusion:
     """Occlusion sensitivity (Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks"): slide
     a grey patch over the model-sized pixels and record how much the target class's score drops.
 
@@ -107,6 +108,7 @@ def occlusion_map(score_batch: Callable[[np.ndarray, int], np.ndarray], pixels: 
         fill: the patch's pixel value (128: mid grey).
         batch: images per call.
         unit: what ``score_batch`` measures ("score", "log-odds"), recorded in the result.
+        progress: called as ``progress(images done, images in all)`` after every invoke.
     Returns:
         :class:`Occlusion`; ``heat`` averages the drops of all patches covering a pixel.
     Raises:
@@ -128,6 +130,8 @@ def occlusion_map(score_batch: Callable[[np.ndarray, int], np.ndarray], pixels: 
             images[k, t:t + ph, l:l + pw] = fill
         drops = base - np.asarray(score_batch(images, target), np.float64)
         invokes += 1
+        if progress is not None:
+            progress(i + len(chunk), len(boxes))
         for (t, l), d in zip(chunk, drops):
             total[t:t + ph, l:l + pw] += d
             count[t:t + ph, l:l + pw] += 1
@@ -339,14 +343,16 @@ def _feature_maps(debug, clf, tensor: np.ndarray, layers: list[Layer], opts) -> 
     return maps
 
 
-def _occlusion(clf, model: bytes, pixels: np.ndarray, target: int, opts, notes: list[str]) -> Occlusion:
+def _occlusion(clf, model: bytes, pixels: np.ndarray, target: int, opts, notes: list[str],
+               progress=None) -> Occlusion:
     auto_patch, auto_stride = default_patch(*pixels.shape[:2])
     patch = opts.patch or auto_patch
     stride = opts.stride or (max(1, patch // 2) if opts.patch else auto_stride)
     scorer = BatchScorer(clf, model, opts.batch)
     if scorer.note:
         notes.append(f"Occlusion ran one image per invoke: {scorer.note}.")
-    return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch, scorer.unit)
+    return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch, scorer.unit,
+                         progress)
 
 
 def _comparison(debug, float_it, tensor: np.ndarray, notes: list[str]) -> list:
@@ -358,7 +364,8 @@ def _comparison(debug, float_it, tensor: np.ndarray, notes: list[str]) -> list:
 
 
 def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
-                  float_model: bytes | None = None) -> Explanation:
+                  float_model: bytes | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Explanation:
     """Explain one image: layer table, feature maps, first-layer filters, top-k, the occlusion map and, with
     ``float_model``, the float-vs-int8 error of every layer (:func:`edgecnn.explain_compare.compare`).
 
@@ -369,6 +376,7 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
         image_name: shown on the page.
         opts: :class:`edgecnn.config.ExplainOptions`.
         float_model: the float .tflite bytes of the same network, or None.
+        progress: ``progress(images done, images in all)`` during the occlusion map (for a progress bar).
     Returns:
         :class:`Explanation`. When the backend cannot keep intermediate tensors the layer table comes from the
         classifier's interpreter, feature maps are left out and ``notes`` says why.
@@ -406,7 +414,7 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
     occ = None
     if opts.occlusion:
         t1 = time.perf_counter()
-        occ = _occlusion(clf, model, pixels, target, opts, notes)
+        occ = _occlusion(clf, model, pixels, target, opts, notes, progress)
         seconds["occlusion"] = time.perf_counter() - t1
     return Explanation(str(clf.path), image_name, f"{clf.backend.name} {clf.backend.version}", pixels, top,
                        clf.looks_like_probabilities(scores), layers, maps, filters, occ, comparison, notes, seconds)
