@@ -393,11 +393,14 @@ def _check_only(service_opts, clf) -> None:
             raise click.BadParameter(str(e), param_hint="--only") from None
 
 
-def _start_service(service_opts, clf, src, log):
+def _start_service(service_opts, clf, src, log, runtime_opts):
+    from edgecnn.explain_frame import FrameExplainer
     from edgecnn.service import Service
 
+    explainer = FrameExplainer(clf.path, runtime_opts) if service_opts.serve is not None else None
     try:
-        svc = Service(service_opts, clf, src, log, warn=lambda text: click.echo(f"Warning: {text}", err=True))
+        svc = Service(service_opts, clf, src, log, warn=lambda text: click.echo(f"Warning: {text}", err=True),
+                      explainer=explainer)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--exec") from None
     except OSError as e:  # --serve: address in use, no such interface
@@ -480,14 +483,15 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     window = problem is None  # --show, or by default, when a display answers and OpenCV can draw on it
     if show and not window:
         click.echo(f"Warning: --show but {problem}: running headless", err=True)
-    clf = Classifier(model, make_options(**opts))
+    runtime_opts = make_options(**opts)
+    clf = Classifier(model, runtime_opts)
     warn_runtime_notes(clf)
     _check_only(service_opts, clf)
     src = open_source(source)
     log = renderer = svc = None
     try:
         log = FrameLog(log_path) if log_path else None
-        svc = _start_service(service_opts, clf, src, log)
+        svc = _start_service(service_opts, clf, src, log, runtime_opts)
         renderer = Renderer(window, Recorder(record, src.fps) if record else None, svc.roi)
         total = frames or getattr(src, "frame_count", None) or None
         if frames and getattr(src, "frame_count", 0):

@@ -365,14 +365,15 @@ def _comparison(debug, float_it, tensor: np.ndarray, notes: list[str]) -> list:
 
 def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
                   float_model: bytes | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Explanation:
+                  progress: Callable[[int, int], None] | None = None, order: str = "rgb") -> Explanation:
     """Explain one image: layer table, feature maps, first-layer filters, top-k, the occlusion map and, with
     ``float_model``, the float-vs-int8 error of every layer (:func:`edgecnn.explain_compare.compare`).
 
     Args:
         clf: a loaded :class:`edgecnn.runtime.Classifier` (preprocessing, labels, scores).
         model: the same .tflite file's bytes (for the debug and batch interpreters).
-        image: (H, W[, C]) uint8 RGB of any size; it goes through the model's own preprocessing.
+        image: (H, W[, C]) uint8 of any size in channel ``order`` ("rgb", or "bgr" for camera frames); it goes
+            through the model's own preprocessing.
         image_name: shown on the page.
         opts: :class:`edgecnn.config.ExplainOptions`.
         float_model: the float .tflite bytes of the same network, or None.
@@ -388,7 +389,7 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
     notes: list[str] = []
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    pixels = to_pixels(image, clf.preprocessing)
+    pixels = to_pixels(image, clf.preprocessing, order)
     tensor = clf.tensor_from_pixels(pixels).copy()  # the classifier reuses its input and output arrays
     scores = np.array(clf.scores(clf.invoke(tensor)))
     top = clf.rank(scores, opts.top_k)

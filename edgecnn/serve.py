@@ -8,7 +8,10 @@ Endpoints:
   each part with an ``X-Frame-Index`` header (the frame's index in the source, as in the ``--log``);
 * ``GET /stats.json``: the ``--json`` summary of the run so far plus ``"top"`` (the newest frame's top-k);
 * ``GET /healthz``: 200 ``{"status": "ok"}`` while frames arrive, 503 with the reason when none came for
-  ``stale_s`` seconds, before the first frame, or after the source failed.
+  ``stale_s`` seconds, before the first frame, or after the source failed;
+* ``GET /explain``: the ``edgecnn explain`` page of the newest frame (the region the loop classifies), made on
+  request by an :class:`edgecnn.explain_frame.FrameExplainer` when the server has one (404 otherwise, 503 before
+  the first frame).
 
 The camera loop never waits for a client: :meth:`FrameServer.on_frame` only stores a reference to the newest frame.
 One encoder thread turns the newest frame into a JPEG at most ``fps`` times a second, and only while a stream
@@ -83,13 +86,15 @@ class FrameServer:
         roi: :class:`edgecnn.geometry.Roi` drawn on the served image, or None.
         info: extra facts shown on the page (e.g. ``{"rotate": 90}``).
         stale_s: ``/healthz`` answers 503 after this many seconds without a frame.
+        explainer: a :class:`edgecnn.explain_frame.FrameExplainer` for ``/explain``, or None.
     Raises:
         OSError: the address cannot be bound (in use, no such interface).
     """
 
     def __init__(self, host: str, port: int, fps: float, summary, roi=None, info: dict | None = None,
-                 stale_s: float = SERVE_STALE_S):
+                 stale_s: float = SERVE_STALE_S, explainer=None):
         self.fps = fps
+        self.explainer = explainer
         self.stale_s = stale_s
         self.summary = summary
         self.roi = roi
@@ -188,7 +193,7 @@ class FrameServer:
         body["top"] = [p.to_dict() for p in latest[1]] if latest is not None else []
         body["frame"] = latest[0].index if latest is not None else None
         body["serve"] = {"url": self.url, "stream_clients": self.stream_clients, "encoded": self.encoded,
-                         "sent": self.sent, "max_fps": self.fps, **self.info}
+                         "sent": self.sent, "max_fps": self.fps, "explain": self.explainer is not None, **self.info}
         data = json.dumps(body, separators=(",", ":")).encode()
         self._stats = (now, data)
         return data
@@ -205,6 +210,18 @@ class FrameServer:
         if age > self.stale_s:
             return 503, {"status": "stalled", "reason": f"no frame for {age:.1f} s"}
         return 200, {"status": "ok", "frame": latest[0].index, "age_s": round(age, 3)}
+
+    def explain(self) -> tuple[int, bytes, str]:
+        """``/explain``: (HTTP status, body, content type): the explain page of the newest frame."""
+        latest = self._latest
+        if self.explainer is None:
+            return 404, b'{"error": "no explain pages on this server"}', "application/json"
+        if latest is None:
+            return 503, b'{"error": "no frame yet"}', "application/json"
+        frame = latest[0]
+        image = self.roi.crop(frame.image) if self.roi is not None else frame.image
+        page = self.explainer.page(image, frame.order, f"frame {frame.index}")
+        return 200, page, "text/html; charset=utf-8"
 
     def close(self) -> None:
         """Stop serving: end the stream threads, stop the server, close the listening socket."""
@@ -251,6 +268,8 @@ def _handler(server: FrameServer):
                     self._send(status, json.dumps(body).encode(), "application/json")
                 elif path == "/stream.mjpg":
                     self._stream()
+                elif path == "/explain":
+                    self._send(*server.explain())
                 else:
                     self._send(HTTPStatus.NOT_FOUND, b'{"error": "not found"}', "application/json")
             except (BrokenPipeError, ConnectionResetError, TimeoutError):

@@ -113,6 +113,7 @@ class Service:
         source: the run's frame source (:mod:`edgecnn.sources`).
         log: the run's :class:`edgecnn.loop.FrameLog` (events are written to it too), or None.
         warn: called with one line of text about a problem a part ran into (from any thread); None = silent.
+        explainer: an :class:`edgecnn.explain_frame.FrameExplainer` for the web view's ``/explain``, or None.
     Attributes:
         source: the frame source to run the loop on (``--max-fps`` and ``--rotate`` applied).
         classifier: the classifier to run the loop with (``--roi`` and ``--smooth`` applied).
@@ -125,8 +126,9 @@ class Service:
         EdgecnnError: ``--mqtt`` without paho-mqtt installed.
     """
 
-    def __init__(self, options: ServiceOptions, classifier, source, log=None, warn=None):
+    def __init__(self, options: ServiceOptions, classifier, source, log=None, warn=None, explainer=None):
         self.options = options
+        self.explainer = explainer
         self.roi = Roi(*options.roi) if options.roi is not None else None
         self.log = log
         self.warn = warn
@@ -157,7 +159,7 @@ class Service:
             stale_s = max(SERVE_STALE_S, 3 / options.max_fps) if options.max_fps else SERVE_STALE_S
             self.server = FrameServer(*options.serve, options.serve_fps, self.summary, self.roi, {
                 "rotate": options.rotate, "roi": str(self.roi) if self.roi else None,
-                "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")}, stale_s)
+                "all_interfaces": options.serve[0] in ("0.0.0.0", "::", "")}, stale_s, self.explainer)
 
     # ------------------------------------------------------------------ loop plumbing
     def _wrap_source(self, source):

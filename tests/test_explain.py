@@ -381,3 +381,52 @@ def test_layer_table_matches_an_independent_reading_of_the_file(path):
     got = [(x.op, x.shape, x.params if x.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") else 0, x.macs)
            for x in table]
     assert got == expected
+
+
+# ----------------------------------------------------------------------------------------------- the web view
+def _get(url):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def test_camera_web_view_links_to_an_explain_page_of_the_newest_frame():
+    import time
+    from types import SimpleNamespace
+
+    from edgecnn.explain_frame import FrameExplainer
+    from edgecnn.geometry import Roi
+    from edgecnn.loop import LoopResult
+    from edgecnn.serve import FrameServer
+    from edgecnn.sources import Frame
+
+    summary = lambda res: res.summary(SimpleNamespace(backend=SimpleNamespace(name="fake"), threads=1,  # noqa: E731
+                                                      path="fake.tflite"), "fake")
+    server = FrameServer("127.0.0.1", 0, 5.0, summary, roi=Roi(8, 4, SIZE, SIZE),
+                         explainer=FrameExplainer(EDGES, RuntimeOptions()))
+    plain = FrameServer("127.0.0.1", 0, 5.0, summary)
+    try:
+        url = f"http://127.0.0.1:{server.address[1]}/"
+        assert b'href="/explain"' in _get(url)[2]
+        assert _get(url + "explain")[0] == 503  # no frame yet
+        band = (np.arange(64) // 8) % 2 * 255  # horizontal stripes everywhere ...
+        frame = np.repeat(np.broadcast_to(band[:, None], (64, 80))[:, :, None], 3, axis=2).astype(np.uint8)
+        frame[4:4 + SIZE, 8:8 + SIZE] = stripes(1)[:, :, ::-1]  # ... but vertical ones in the region (BGR)
+        res = LoopResult()
+        res.stages_ms["invoke"].append(1.0)
+        server.on_frame(Frame(frame, "bgr", 7, time.perf_counter()), [], res)
+        status, ctype, body = _get(url + "explain")
+        assert status == 200 and ctype.startswith("text/html")
+        page = body.decode()
+        assert "on frame 7" in page and "Layer table" in page and "Where it looks" in page
+        assert "channels in order: 1, 0" in page  # the vertical-edge channel first: the region was explained
+        assert json.loads(_get(url + "stats.json")[2])["serve"]["explain"] is True
+        assert _get(f"http://127.0.0.1:{plain.address[1]}/explain")[0] == 404
+    finally:
+        server.close()
+        plain.close()
