@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The device install (interpreter, OpenCV, the test extra; no TensorFlow) in a venv of its own, for `make test-device`.
+DEVICE_VENV  ?= .venv-device
+DEVICE_PY    := $(DEVICE_VENV)/bin/python
+DEVICE_STAMP := $(DEVICE_VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-device test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +22,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The default suite as a board runs it: tests that need TensorFlow (marker `workstation`) are skipped with the reason.
+test-device: $(DEVICE_STAMP)
+	$(DEVICE_PY) -c "import importlib.util, sys; sys.exit('TensorFlow is installed in $(DEVICE_VENV)' if importlib.util.find_spec('tensorflow') else 0)"
+	$(DEVICE_PY) -m pytest -q
+
+$(DEVICE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_PY) -m pip install --quiet --upgrade pip
+	$(DEVICE_PY) -m pip install --quiet -e ".[litert,opencv,test]"
+	touch $(DEVICE_STAMP)
+
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
@@ -25,4 +40,4 @@ bench: $(STAMP)
 	$(PY) tools/benchmark.py
 
 clean:
-	rm -rf $(VENV) demo-out
+	rm -rf $(VENV) $(DEVICE_VENV) demo-out

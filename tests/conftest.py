@@ -1,18 +1,38 @@
-"""Session fixtures: tiny .tflite models written once per test run (built with TensorFlow, nothing downloaded)."""
+"""Session fixtures: tiny .tflite models (committed files, made by tools/make_tiny_models.py; reading them needs no
+TensorFlow, nothing is downloaded), sample images, and the ``workstation`` marker: a test that needs TensorFlow is
+skipped with the reason when TensorFlow is not installed (the device install).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+#: Labels embedded in the tiny models that carry metadata (tools/make_tiny_models.py writes the same).
 LABELS = ["ant", "bee", "cat"]
+#: The committed tiny models.
+TINY_DIR = Path(__file__).resolve().parent / "fixtures" / "tiny"
+TINY_NAMES = ("int8", "uint8", "float", "unit_int8", "logits", "gray", "support", "wide", "two_inputs", "vector")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``workstation`` when TensorFlow cannot be imported, saying why."""
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs TensorFlow (pip install 'edgecnn[train]'); this is a device install")
+    for item in items:
+        if item.get_closest_marker("workstation"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """Paths of tiny classifiers, 16x16 input, 3 classes:
+    """Paths of tiny classifiers, 16x16 input, 3 classes, copied from tests/fixtures/tiny/ into a temporary folder
+    (so no test can change the committed files); tools/make_tiny_models.py describes and regenerates them:
 
     - ``int8``: int8 I/O, raw-pixel input (Rescaling inside), edgecnn metadata with :data:`LABELS`
     - ``uint8``: uint8 I/O, no metadata
@@ -25,35 +45,10 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     - ``wide``: int8, 500 classes ending in softmax (quantized scores do not sum to 1)
     - ``two_inputs``, ``vector``: models that are not single-image classifiers
     """
-    from edgecnn.config import Preprocessing
-    from edgecnn.metadata import embed_metadata
-
-    from tests import tiny_models as tm
-
     out = tmp_path_factory.mktemp("models")
-    raw = Preprocessing(tm.SIZE, tm.SIZE, 3, mean=(0.0,), std=(1.0,))
-    m = tm.keras_classifier()
-    models = {
-        "int8": embed_metadata(tm.convert(m, "int8"), LABELS, raw),
-        "uint8": tm.convert(m, "uint8"),
-        "float": tm.convert(m, None),
-        "unit_int8": embed_metadata(
-            tm.convert(tm.keras_classifier(rescale=False), "int8", tm.representative((tm.SIZE, tm.SIZE, 3), 0.0, 1.0)),
-            LABELS, Preprocessing(tm.SIZE, tm.SIZE, 3, mean=(0.0,), std=(255.0,))),
-        "logits": embed_metadata(tm.convert(tm.keras_classifier(softmax=False), None), LABELS, raw),
-        "gray": embed_metadata(tm.convert(tm.keras_classifier(shape=(tm.SIZE, tm.SIZE)), "int8"), LABELS,
-                               Preprocessing(tm.SIZE, tm.SIZE, 1, mean=(0.0,), std=(1.0,))),
-        "support": tm.with_support_metadata(
-            tm.convert(tm.keras_classifier(classes=4, rescale=False), None), LABELS, [127.5], [127.5]),
-        "wide": tm.convert(tm.keras_classifier(classes=500), "int8"),
-        "two_inputs": tm.two_input_model(),
-        "vector": tm.vector_input_model(),
-    }
     paths = {}
-    for name, data in models.items():
-        p = out / f"{name}.tflite"
-        p.write_bytes(data)
-        paths[name] = p
+    for name in TINY_NAMES:
+        paths[name] = Path(shutil.copyfile(TINY_DIR / f"{name}.tflite", out / f"{name}.tflite"))
     return paths
 
 

@@ -142,6 +142,7 @@ def test_table_shows_ratio_to_first_row():
 
 
 def test_histogram_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the latency histogram needs matplotlib (edgecnn[plot])")
     out = tmp_path / "h.png"
     save_histogram([("a", np.random.default_rng(0).normal(2, 0.1, 200)), ("b", [3.0, 3.1, 3.2])], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -181,6 +182,7 @@ def test_bench_json_rows_for_models_and_threads(tiny_models):
 
 
 def test_bench_table_and_histogram_and_real_image_input(tiny_models, image_dir, tmp_path):
+    pytest.importorskip("matplotlib", reason="the latency histogram needs matplotlib (edgecnn[plot])")
     png = tmp_path / "lat.png"
     r = _bench([tiny_models["int8"], tiny_models["float"], "--mean", "0", "--std", "1", "--runs", "20",
                 "--input", image_dir / "colour.png", "--histogram", png])

@@ -21,6 +21,8 @@ from tests.test_data import CLASSES, make_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.workstation
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -14,6 +14,8 @@ from edgecnn.config import ARCHITECTURES, TrainOptions
 
 from tests.test_data import CLASSES, make_folder, write_idx_folder
 
+pytestmark = pytest.mark.workstation
+
 TINY = ["--img-size", "16", "--arch", "cnn", "--width", "0.25", "--epochs", "2", "--batch-size", "8",
         "--val-split", "0.25"]
 
