@@ -22,7 +22,7 @@ import numpy as np
 from edgecnn.errors import ModelError
 from edgecnn.explain_compare import compare
 from edgecnn.layers import (Layer, activations, first_conv_filters, layer_table, open_debug_interpreter, read_tensor,
-                            totals)
+                            totals, with_outputs)
 from edgecnn.modelinfo import output_producer
 from edgecnn.preprocess import to_pixels
 
@@ -164,22 +164,25 @@ class BatchScorer:
 
     When the output comes from a SOFTMAX (through QUANTIZE/DEQUANTIZE/RESHAPE), or is a binary classifier's one
     LOGISTIC output, the measure is the target's log-odds from that op's input (the logits, dequantized): an int8
-    softmax output saturates at 255/256, so
-    on a confident prediction no single patch would move it. The interpreter then keeps all tensors (so the
-    logits can be read after invoke) on the backend's default kernels. Otherwise the measure is the output score
-    as ``classify`` reports it.
+    softmax output saturates at 255/256, so on a confident prediction no single patch would move it. The logits
+    are made an extra model output (:func:`edgecnn.layers.with_outputs`) so the backend's default kernels run the
+    whole graph; without a TFLite schema to rewrite the model (tflite-runtime alone), the interpreter keeps every
+    tensor instead, which is slower. Otherwise the measure is the output score as ``classify`` reports it.
 
     Args:
         classifier: a loaded :class:`edgecnn.runtime.Classifier` (its preprocessing, backend, threads and scores).
         model: the .tflite file's bytes.
         batch: images per invoke wanted (>= 1).
+        rewrite: False reads the logits by keeping every tensor even when the model could be rewritten (the
+            fallback path; for comparing the two).
 
     Attributes:
         batch: images per invoke in use; note: why batching was refused, or "".
         unit: "log-odds" or "score".
+        keep_all: True when the logits are read by keeping every tensor.
     """
 
-    def __init__(self, classifier, model: bytes, batch: int):
+    def __init__(self, classifier, model: bytes, batch: int, rewrite: bool = True):
         self.clf = classifier
         self._model = model
         self.note = ""
@@ -190,6 +193,12 @@ class BatchScorer:
         self._logits = int(producer["inputs"][0]) if kind == "SOFTMAX" or self._sigmoid else None
         self._per_image = 1 if classifier.binary else classifier.num_classes
         self.unit = "log-odds" if self._logits is not None else "score"
+        self.keep_all = self._logits is not None and not rewrite
+        if self._logits is not None and rewrite:
+            try:
+                self._model = with_outputs(model, [self._logits])
+            except ImportError:  # tflite-runtime alone has no schema: keep every tensor instead (slower)
+                self.keep_all = True
         if batch > 1:
             try:
                 self._it = self._open(batch)
@@ -201,7 +210,7 @@ class BatchScorer:
 
     def _open(self, batch: int):
         clf = self.clf
-        kw = {"experimental_preserve_all_tensors": True} if self._logits is not None else {}
+        kw = {"experimental_preserve_all_tensors": True} if self.keep_all else {}
         with warnings.catch_warnings():  # the "for debugging purposes only" notice
             warnings.simplefilter("ignore", UserWarning)
             it = clf.backend.interpreter_class(model_content=self._model, num_threads=clf.threads, **kw)

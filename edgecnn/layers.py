@@ -12,9 +12,11 @@ import importlib
 import warnings
 from dataclasses import dataclass
 
+import flatbuffers
 import numpy as np
 
 from edgecnn.errors import ModelError
+from edgecnn.metadata import TFLITE_IDENTIFIER, tflite_schema
 from edgecnn.modelinfo import operators
 from edgecnn.preprocess import dequantize
 
@@ -224,3 +226,24 @@ def first_conv_filters(interpreter, layers: list[Layer]) -> tuple[Layer, np.ndar
         return None
     detail = next(d for d in interpreter.get_tensor_details() if int(d["index"]) == layer.weights)
     return layer, dequantize_weights(interpreter.get_tensor(layer.weights), detail)
+
+
+def with_outputs(model: bytes, tensors: list[int]) -> bytes:
+    """A copy of the model whose main subgraph also outputs ``tensors`` (after its own outputs, which keep their
+    order), so that an interpreter on its default kernels (XNNPACK fuses the whole graph) can read them after
+    invoke. Interpreter tensor indices are the main subgraph's tensor indices in the file.
+
+    Args:
+        model: the .tflite bytes; tensors: tensor indices to add.
+    Returns:
+        the new model's bytes (anything appended after the flatbuffer, such as a TFLite Support zip, is dropped).
+    Raises:
+        ImportError: no generated TFLite schema (ai-edge-litert or TensorFlow) is installed.
+    """
+    schema = tflite_schema()
+    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    sg = m.subgraphs[0]
+    sg.outputs = [*[int(t) for t in sg.outputs], *[int(t) for t in tensors]]
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return bytes(builder.Output())

@@ -430,3 +430,13 @@ def test_camera_web_view_links_to_an_explain_page_of_the_newest_frame():
     finally:
         server.close()
         plain.close()
+
+
+def test_logits_made_an_extra_output_match_the_kept_tensor():
+    clf = Classifier(LEFT, RuntimeOptions(threads=1))
+    image = np.random.default_rng(4).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    fast, slow = (BatchScorer(clf, LEFT.read_bytes(), 4, rewrite=r) for r in (True, False))
+    assert (fast.keep_all, slow.keep_all) == (False, True)
+    pixels = np.stack([image, image[::-1], image[:, ::-1]])
+    for target in range(3):
+        np.testing.assert_array_equal(fast(pixels, target), slow(pixels, target))

@@ -4,7 +4,9 @@
 
 For each batch size it builds the occlusion scorer the command uses (:class:`edgecnn.explain.BatchScorer`), runs
 the default occlusion map (:func:`edgecnn.explain.default_patch`) ``--repeat`` times and prints the best wall time,
-the invokes, the ms per scored image, and the ratio to batch 1. It also times one bare invoke of the classifier's
+the invokes, the ms per scored image, and the ratio to the first row. For a model ending in a softmax it does so
+twice: with the logits made an extra output (what the command does) and with every tensor kept (its fallback when
+no TFLite schema is installed). It also times one bare invoke of the classifier's
 own interpreter (the deployed path) for scale. The machine is printed with the numbers; run it on the board you
 care about.
 """
@@ -46,19 +48,24 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {clf.backend.name} "
           f"{clf.backend.version}, {args.threads} thread(s)")
     print(f"model: {args.model}, input {pixels.shape}, bare invoke {bare:.3f} ms; patch {patch}, stride {stride}")
-    print(f"{'batch':>5} {'unit':>9} {'invokes':>8} {'best s':>8} {'ms/image':>9} {'vs batch 1':>10}")
+    print(f"{'batch':>5} {'logits read by':>16} {'unit':>9} {'invokes':>8} {'best s':>8} {'ms/image':>9} "
+          f"{'vs first row':>12}")
     first = None
     for b in [int(x) for x in args.batches.split(",")]:
-        scorer = BatchScorer(clf, model, b)
-        best, occ = float("inf"), None
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            occ = occlusion_map(scorer, pixels, target, patch, stride, batch=scorer.batch, unit=scorer.unit)
-            best = min(best, time.perf_counter() - t)
-        first = first or best
-        per = best / (occ.positions + 1) * 1e3
-        print(f"{scorer.batch:>5} {scorer.unit:>9} {occ.invokes:>8} {best:>8.3f} {per:>9.3f} {best / first:>9.2f}x"
-              + (f"  ({scorer.note})" if scorer.note else ""))
+        for rewrite in (True, False):
+            scorer = BatchScorer(clf, model, b, rewrite=rewrite)
+            if not rewrite and scorer.unit != "log-odds":
+                continue
+            how = "-" if scorer.unit != "log-odds" else "all tensors" if scorer.keep_all else "extra output"
+            best, occ = float("inf"), None
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                occ = occlusion_map(scorer, pixels, target, patch, stride, batch=scorer.batch, unit=scorer.unit)
+                best = min(best, time.perf_counter() - t)
+            first = first or best
+            per = best / (occ.positions + 1) * 1e3
+            print(f"{scorer.batch:>5} {how:>16} {scorer.unit:>9} {occ.invokes:>8} {best:>8.3f} {per:>9.3f} "
+                  f"{best / first:>11.2f}x" + (f"  ({scorer.note})" if scorer.note else ""))
 
 
 if __name__ == "__main__":
