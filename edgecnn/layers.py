@@ -40,7 +40,8 @@ class Layer:
         output: tensor index of its (first) output; shape, dtype, scale, zero_point describe that tensor
             (scale 0.0: not quantized).
         params: number of parameters (weights + bias of convolutions and fully connected layers; other ops:
-            their constant float/int8 inputs, not shape or axis vectors).
+            their constant float/int8 inputs, not shape or axis vectors; so float16 weights behind a DEQUANTIZE
+            count on the DEQUANTIZE's row).
         macs: multiply-accumulates per image (see :func:`op_macs`).
         weights: tensor index of the weight (filter) tensor, or -1.
     """
@@ -122,7 +123,7 @@ def layer_table(interpreter) -> list[Layer]:
         out = int(op["outputs"][0])
         d = details[out]
         shape = tuple(int(x) for x in d["shape"])
-        weights = next((t for pos, t in consts if name in WEIGHT_INPUTS and pos == 1), -1)
+        weights = next((t for pos, t in ins if name in WEIGHT_INPUTS and pos == 1), -1)  # may come from a DEQUANTIZE
         w_shape = tuple(int(x) for x in details[weights]["shape"]) if weights >= 0 else ()
         in_shape = tuple(int(x) for x in details[acts[0]]["shape"]) if acts else ()
         scale, zp = d.get("quantization", (0.0, 0))

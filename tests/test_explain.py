@@ -440,3 +440,15 @@ def test_logits_made_an_extra_output_match_the_kept_tensor():
     pixels = np.stack([image, image[::-1], image[:, ::-1]])
     for target in range(3):
         np.testing.assert_array_equal(fast(pixels, target), slow(pixels, target))
+
+
+def test_float16_weights_behind_a_dequantize_still_count_macs(tmp_path):
+    from tests.tflite_builder import Spec, build
+
+    path = tmp_path / "f16.tflite"
+    path.write_bytes(build(Spec(weights="float16", classes=4, out_shapes=[(1, 4)])))
+    layers = layer_table(Classifier(path, RuntimeOptions(mean=(0.0,), std=(1.0,))).interpreter)
+    fc = next(x for x in layers if x.op == "FULLY_CONNECTED")
+    dq = next(x for x in layers if x.op == "DEQUANTIZE")
+    assert fc.macs == 8 * 8 * 3 * 4 and fc.params == 4  # (1, 192) x (4, 192); the bias
+    assert dq.params == 4 * 8 * 8 * 3  # the float16 weights
