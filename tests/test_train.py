@@ -147,7 +147,7 @@ def test_help(cmd):
 def test_native_stderr_is_held_back_and_replayed_on_failure(capfd):
     import os
 
-    from edgecnn.train.tfenv import quiet_native_stderr
+    from edgecnn.nativelog import quiet_native_stderr
 
     with quiet_native_stderr():
         os.write(2, b"chatter from C++\n")

@@ -95,7 +95,7 @@ def convert(model, calibration: np.ndarray, dtype: str) -> bytes:
     real photos."""
     import tensorflow as tf
 
-    from edgecnn.train.tfenv import quiet_native_stderr
+    from edgecnn.nativelog import quiet_native_stderr
 
     samples = normalise(calibration)
 

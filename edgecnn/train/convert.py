@@ -36,7 +36,8 @@ from edgecnn.train import data as D
 from edgecnn.train.evaluate import collapse_warning, load_splits, metrics, predict_keras, predict_tflite
 from edgecnn.train.outdir import TrainedModel, load_trained
 from edgecnn.train.report import plot_quantize_confusions, quantize_report, report_paths
-from edgecnn.train.tfenv import import_tf, quiet_native_stderr
+from edgecnn.nativelog import quiet_native_stderr
+from edgecnn.train.tfenv import import_tf
 
 
 # -------------------------------------------------------------------------------------------- calibration

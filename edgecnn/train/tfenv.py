@@ -6,10 +6,10 @@ the first import and the C++ start-up chatter stays off the terminal.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
+
+from edgecnn.nativelog import quiet_native_stderr
 
 #: Environment defaults for TensorFlow on the training side (a value the user has set wins):
 #: TF_CPP_MIN_LOG_LEVEL=2 keeps TensorFlow's C++ start-up chatter off the terminal; TF_ENABLE_ONEDNN_OPTS=0 turns
@@ -24,34 +24,6 @@ def apply_tensorflow_env() -> None:
     TensorFlow or Keras is imported."""
     for key, value in TENSORFLOW_ENV.items():
         os.environ.setdefault(key, value)
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Send file descriptor 2 to a temporary file for the duration, and replay it only if an exception escapes.
-
-    TensorFlow's C++ start-up and the TFLite converter print log lines (absl, oneDNN, "fully_quantize: 0 ...") to
-    the process's stderr, past Python's ``sys.stderr`` and past ``TF_CPP_MIN_LOG_LEVEL``; this keeps them off the
-    user's terminal without losing them when something fails.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. some embedded interpreters): nothing to hide
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            os.write(2, capture.read())
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def import_tf():
