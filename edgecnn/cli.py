@@ -64,15 +64,23 @@ class IntList(click.ParamType):
 
 
 class EdgecnnGroup(click.Group):
-    """Click group that turns any :class:`edgecnn.errors.EdgecnnError` into one ``Error:`` line and exit code 1."""
+    """Click group that turns any :class:`edgecnn.errors.EdgecnnError` into one ``Error:`` line and exit code 1,
+    and a stop (Ctrl-C, SIGTERM, SIGHUP: :mod:`edgecnn.stop`) into one line and exit code 128 + signal number
+    (130, 143, 129). A command that writes files removes its temporary ones on the way out, so a stop leaves
+    nothing partial; ``camera`` ends its loop on a stop like on Ctrl-C, with its summary and exit code 0."""
 
     def invoke(self, ctx):
         from edgecnn.errors import EdgecnnError
+        from edgecnn.stop import exit_code, signal_name, stop_signals
 
         try:
-            return super().invoke(ctx)
+            with stop_signals():
+                return super().invoke(ctx)
         except EdgecnnError as e:
             raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt as e:
+            click.echo(f"Stopped by {signal_name(e)} before finishing; nothing partial was left behind", err=True)
+            ctx.exit(exit_code(e))
 
 
 @click.group(cls=EdgecnnGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -452,7 +460,9 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     Each frame gets the same preprocessing and interpreter as `classify` (built
     once). Per frame, in ms: capture, preprocess, invoke, postprocess, render,
     and the frame age (capture to result). Ends on --frames, --duration, the end
-    of a file, 'q' in the window or Ctrl-C, always with a summary. A source that
+    of a file, 'q' in the window, Ctrl-C, SIGTERM or SIGHUP (systemctl stop,
+    kill), always with a summary, the recording finalized under its name and
+    the log complete; a stop is a normal end (exit code 0). A source that
     stops giving frames ends the run with a message and exit code 1; so does a
     slideshow with images that cannot be read (the others are still classified).
     """

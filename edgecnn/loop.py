@@ -23,6 +23,7 @@ from edgecnn.opencv import has_gui, import_cv2
 from edgecnn.outputs import PendingFile
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import latency_stats
+from edgecnn.stop import signal_name
 
 #: Timed stages of one frame, in order; ``total`` (capture start to render end) is added in the summary.
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "render")
@@ -87,7 +88,8 @@ class LoopResult:
         frames: frames processed; wall_s: seconds from the first read to the end.
         dropped: frames the source captured but the loop never processed (live sources only).
         failed_reads: reads that returned no frame, in total.
-        ended: why the loop stopped: "frames", "duration", "end of source", "quit", "interrupted", "source failed".
+        ended: why the loop stopped: "frames", "duration", "end of source", "quit", "interrupted" (Ctrl-C),
+            "stopped by SIGTERM" / "stopped by SIGHUP", "source failed".
         message: for "source failed", what happened (for the user).
         stages_ms: per stage of :data:`STAGES` plus "total", one duration (ms) per processed frame.
         frame_age_ms: per processed frame, capture time to result (after postprocess), ms.
@@ -353,8 +355,8 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
             if quit_:
                 res.ended = "quit"
                 break
-    except KeyboardInterrupt:
-        res.ended = "interrupted"
+    except KeyboardInterrupt as e:  # Ctrl-C, and SIGTERM / SIGHUP turned into it (edgecnn.stop)
+        res.ended = "interrupted" if signal_name(e) == "SIGINT" else f"stopped by {signal_name(e)}"
     res.wall_s = clock() - start
     res.dropped = int(getattr(source, "dropped", 0))
     return res

@@ -1,0 +1,61 @@
+"""Stop signals: SIGTERM and SIGHUP end a command exactly as Ctrl-C does.
+
+``systemctl stop``, ``kill PID`` and a container stop send SIGTERM; closing the terminal sends SIGHUP. Python turns
+only SIGINT (Ctrl-C) into an exception (``KeyboardInterrupt``); the others kill the process without running any
+``finally`` block, which left a camera recording as a hidden temporary file. :func:`stop_signals` raises
+:class:`Stopped`, a ``KeyboardInterrupt``, for them, so every path that handles Ctrl-C (the camera loop ending with
+its summary, the workstation commands removing their temporary outputs) handles them the same way.
+
+Exit codes follow the shell convention 128 + signal number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+#: Signals turned into :class:`Stopped` (those that exist on this platform).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal received (``signum``, ``name`` e.g. "SIGTERM"); handled wherever Ctrl-C is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+        self.name = signal.Signals(signum).name
+
+
+def signal_name(e: KeyboardInterrupt) -> str:
+    """"SIGTERM"/"SIGHUP" for a :class:`Stopped`, "SIGINT" (Ctrl-C) for any other KeyboardInterrupt."""
+    return e.name if isinstance(e, Stopped) else "SIGINT"
+
+
+def exit_code(e: KeyboardInterrupt) -> int:
+    """128 + the signal number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + (e.signum if isinstance(e, Stopped) else int(signal.SIGINT))
+
+
+@contextlib.contextmanager
+def stop_signals():
+    """For the duration, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread. Only the first one raises:
+    a repeated signal while the command is already finishing (closing a recording, removing temporary files) is
+    ignored, so cleanup completes. Outside the main thread (where handlers cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = []
+
+    def handler(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

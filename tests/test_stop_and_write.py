@@ -1,0 +1,94 @@
+"""Stopping and writing, with real signals sent to real processes (``os.kill``): SIGTERM and SIGHUP end a camera run
+exactly as Ctrl-C does; train stopped by Ctrl-C / SIGTERM exits 130 / 143 and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "fashion_mnist" / "int8.tflite"
+
+
+@pytest.fixture(scope="module")
+def slideshow(tmp_path_factory) -> Path:
+    import cv2
+
+    folder = tmp_path_factory.mktemp("slides")
+    for i in range(40):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), np.random.default_rng(i).integers(0, 256, (48, 64, 3), np.uint8))
+    return folder
+
+
+def _start(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "edgecnn", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=kw.get("cwd"))
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the process to get going")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
+    import cv2
+
+    video, log = tmp_path / "run.mp4", tmp_path / "run.jsonl"
+    p = _start(["camera", MODEL, "--source", slideshow, "--max-fps", "20", "--record", video, "--log", log,
+                "--headless", "--json"])
+    _wait_for(lambda: log.exists() and log.stat().st_size > 0 or p.poll() is not None)
+    time.sleep(0.3)
+    os.kill(p.pid, sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    name = "interrupted" if sig == signal.SIGINT else f"stopped by {signal.Signals(sig).name}"
+    assert summary["ended"] == name and 0 < summary["frames"] < 40
+    records = [json.loads(ln) for ln in log.read_text().splitlines()]  # every line complete JSON
+    assert len([r for r in records if "event" not in r]) == summary["frames"]
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["run.jsonl", "run.mp4"]  # no hidden temporary left
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == summary["frames"]  # the recording was finalized with every processed frame
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_train_stopped_exits_128_plus_signal_and_leaves_nothing(tmp_path, sig, code):
+    pytest.importorskip("tensorflow", reason="train needs TensorFlow (edgecnn[train])")
+    from tests.test_data import make_folder
+
+    data = make_folder(tmp_path / "data", per_class=8, bad_files=False)
+    out = tmp_path / "run"
+    p = _start(["train", data, "-o", out, "--epochs", "500", "--img-size", "16", "--batch-size", "4"])
+    lines: list[str] = []
+
+    def training_started():  # the parameter table is printed just before fitting starts
+        line = p.stdout.readline()
+        lines.append(line)
+        return "params" in line.lower() or p.poll() is not None
+
+    _wait_for(training_started, timeout=120)
+    time.sleep(1.0)
+    os.kill(p.pid, sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert "Traceback" not in err and f"Stopped by {signal.Signals(sig).name}" in err
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["data"]  # no run/, no hidden .run.partial-*
