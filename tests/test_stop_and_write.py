@@ -34,7 +34,7 @@ def _start(args: list[str], **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env, cwd=kw.get("cwd"))
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> None:
+def _wait_for(predicate, timeout: float = 120.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -48,9 +48,13 @@ def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
     import cv2
 
     video, log = tmp_path / "run.mp4", tmp_path / "run.jsonl"
-    p = _start(["camera", MODEL, "--source", slideshow, "--max-fps", "20", "--record", video, "--log", log,
+    p = _start(["camera", MODEL, "--source", slideshow, "--max-fps", "10", "--record", video, "--log", log,
                 "--headless", "--json"])
-    _wait_for(lambda: log.exists() and log.stat().st_size > 0 or p.poll() is not None)
+
+    def logging():  # the log is written to a hidden temporary file until the run ends
+        return any(q.stat().st_size > 0 for q in tmp_path.glob(".run.*.jsonl")) or p.poll() is not None
+
+    _wait_for(logging)
     time.sleep(0.3)
     os.kill(p.pid, sig)
     out, err = p.communicate(timeout=60)
@@ -85,10 +89,11 @@ def test_train_stopped_exits_128_plus_signal_and_leaves_nothing(tmp_path, sig, c
         lines.append(line)
         return "params" in line.lower() or p.poll() is not None
 
-    _wait_for(training_started, timeout=120)
+    _wait_for(training_started, timeout=300)
+    assert p.poll() is None, "".join(lines)
     time.sleep(1.0)
     os.kill(p.pid, sig)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == code, err
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, "".join(lines) + err
     assert "Traceback" not in err and f"Stopped by {signal.Signals(sig).name}" in err
     assert sorted(q.name for q in tmp_path.iterdir()) == ["data"]  # no run/, no hidden .run.partial-*
