@@ -23,7 +23,7 @@ def slideshow(tmp_path_factory) -> Path:
     import cv2
 
     folder = tmp_path_factory.mktemp("slides")
-    for i in range(40):
+    for i in range(120):
         cv2.imwrite(str(folder / f"f{i:03d}.png"), np.random.default_rng(i).integers(0, 256, (48, 64, 3), np.uint8))
     return folder
 
@@ -62,16 +62,17 @@ def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
     assert "Traceback" not in err
     summary = json.loads(out.strip().splitlines()[-1])
     name = "interrupted" if sig == signal.SIGINT else f"stopped by {signal.Signals(sig).name}"
-    assert summary["ended"] == name and 0 < summary["frames"] < 40
+    assert summary["ended"] == name and 0 < summary["frames"] < 120, (out, err)
     records = [json.loads(ln) for ln in log.read_text().splitlines()]  # every line complete JSON
-    assert len([r for r in records if "event" not in r]) == summary["frames"]
-    assert sorted(q.name for q in tmp_path.iterdir()) == ["run.jsonl", "run.mp4"]  # no hidden temporary left
+    assert len([r for r in records if "event" not in r]) == summary["frames"], (out, err)
+    left = sorted(q.name for q in tmp_path.iterdir())
+    assert left == ["run.jsonl", "run.mp4"], (left, out, err)  # no hidden temporary left
     cap = cv2.VideoCapture(str(video))
     n = 0
     while cap.read()[0]:
         n += 1
     cap.release()
-    assert n == summary["frames"]  # the recording was finalized with every processed frame
+    assert n == summary["frames"], (n, out, err)  # the recording was finalized with every processed frame
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
