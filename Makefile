@@ -8,7 +8,7 @@ DEVICE_VENV  ?= .venv-device
 DEVICE_PY    := $(DEVICE_VENV)/bin/python
 DEVICE_STAMP := $(DEVICE_VENV)/.installed
 
-.PHONY: demo test test-device test-slow bench clean
+.PHONY: demo test test-device test-slow test-sweep bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ $(DEVICE_STAMP): pyproject.toml
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The property sweep over generated models and image files, long (400 examples per property, a few minutes).
+test-sweep: $(STAMP)
+	$(PY) -m pytest -q -m slow tests/test_sweep.py
 
 bench: $(STAMP)
 	$(PY) tools/benchmark.py
