@@ -78,6 +78,9 @@ class EdgecnnGroup(click.Group):
                 return super().invoke(ctx)
         except EdgecnnError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # a write that no command-specific handler caught (disk full, permissions)
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt as e:
             click.echo(f"Stopped by {signal_name(e)} before finishing; nothing partial was left behind", err=True)
             ctx.exit(exit_code(e))
@@ -462,12 +465,15 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     and the frame age (capture to result). Ends on --frames, --duration, the end
     of a file, 'q' in the window, Ctrl-C, SIGTERM or SIGHUP (systemctl stop,
     kill), always with a summary, the recording finalized under its name and
-    the log complete; a stop is a normal end (exit code 0). A source that
+    the log complete; a stop is a normal end (exit code 0). An output that
+    cannot be written (a full disk) ends the run with the summary, one Error
+    line naming the file, exit code 1, and nothing under its name. A source that
     stops giving frames ends the run with a message and exit code 1; so does a
     slideshow with images that cannot be read (the others are still classified).
     """
     from tqdm import tqdm
 
+    from edgecnn.errors import WriteError
     from edgecnn.sources import open_source
     from edgecnn.config import LoopOptions
     from edgecnn.loop import FrameLog, Recorder, Renderer, run_loop, window_problem
@@ -510,12 +516,12 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
             result = run_loop(svc.source, svc.classifier, LoopOptions(top_k, threshold, frames, duration), renderer,
                               log, on_frame=lambda _: bar.update(1), sinks=svc.sinks)
         svc.finish(result)
-    except OSError as e:  # --log / --record cannot be written (permissions, disk full, codec)
+    except WriteError as e:  # after the loop (the loop itself ends with "write failed" and its summary)
+        raise click.ClickException(str(e)) from None
+    except OSError as e:  # --log / --record cannot be created (permissions, codec)
         raise click.ClickException(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)) from None
     finally:
-        for closer in (svc, src, renderer, log):  # the service first: a pending --exec event still runs
-            if closer is not None:
-                closer.close()
+        close_errors = _close_all((svc, src, renderer, log))  # the service first: a pending --exec event still runs
     summary = svc.summary(result)
     if as_json:
         _echo_json(summary)
@@ -524,12 +530,29 @@ def camera(model, source, top_k, threshold, show, record, log_path, frames, dura
     skipped = getattr(src, "errors", [])
     for err in skipped:
         click.echo(f"Warning: skipped {err}", err=True)
-    if result.failed:
-        click.echo(f"Error: {result.message}", err=True)
+    failures = list(dict.fromkeys(([result.message] if result.failed else []) + close_errors))
+    for message in failures:  # a source that failed, an output that could not be written: one line each
+        click.echo(f"Error: {message}", err=True)
+    if failures:
         sys.exit(1)
     if skipped:  # as in classify: an unreadable image is bad input, even when the others were classified
         click.echo(f"Error: {len(skipped)} image(s) of {source} could not be read (listed above)", err=True)
         sys.exit(1)
+
+
+def _close_all(closers) -> list[str]:
+    """Close each of ``closers`` (None skipped), every one even when another fails; return the messages of the
+    outputs that could not be finished (:class:`edgecnn.errors.WriteError`: disk full, ...)."""
+    from edgecnn.errors import WriteError
+
+    errors = []
+    for closer in closers:
+        if closer is not None:
+            try:
+                closer.close()
+            except WriteError as e:
+                errors.append(str(e))
+    return errors
 
 
 @main.command()

@@ -274,6 +274,9 @@ CAMERA_MAX_FAILURES = 5
 CAMERA_READ_TIMEOUT_S = 2.0
 #: Frame rate (frames/s) written into ``--record`` videos when the source does not report one.
 DEFAULT_RECORD_FPS = 15.0
+#: --record stops (one line, exit 1, nothing left under the name) when the file system has less room than this,
+#: in bytes: OpenCV's VideoWriter only warns about frames it could not write (loop.Recorder).
+RECORD_MIN_FREE_BYTES = 256 * 1024
 
 
 # ----------------------------------------------------------------------------------- camera as a service

@@ -30,6 +30,11 @@ class SourceError(EdgecnnError, ValueError):
     """A frame source cannot be opened (missing file, camera index that does not exist, picamera2 not installed)."""
 
 
+class WriteError(EdgecnnError, OSError):
+    """An output cannot be written (disk full, permissions, an encoder that writes nothing); the message names the
+    file under its final name and the reason. Nothing is left under that name."""
+
+
 class OutputExistsError(EdgecnnError, FileExistsError):
     """The output folder or file already holds something and overwriting was not allowed."""
 

@@ -18,9 +18,10 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgecnn.config import DEFAULT_RECORD_FPS, LoopOptions
-from edgecnn.opencv import has_gui, import_cv2
-from edgecnn.outputs import PendingFile
+from edgecnn.config import DEFAULT_RECORD_FPS, RECORD_MIN_FREE_BYTES, LoopOptions
+from edgecnn.errors import WriteError
+from edgecnn.opencv import has_gui, import_cv2, quiet_logs
+from edgecnn.outputs import PendingFile, write_error
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import latency_stats
 from edgecnn.stop import signal_name
@@ -89,8 +90,8 @@ class LoopResult:
         dropped: frames the source captured but the loop never processed (live sources only).
         failed_reads: reads that returned no frame, in total.
         ended: why the loop stopped: "frames", "duration", "end of source", "quit", "interrupted" (Ctrl-C),
-            "stopped by SIGTERM" / "stopped by SIGHUP", "source failed".
-        message: for "source failed", what happened (for the user).
+            "stopped by SIGTERM" / "stopped by SIGHUP", "source failed", "write failed" (--record / --log).
+        message: for "source failed" and "write failed", what happened (for the user).
         stages_ms: per stage of :data:`STAGES` plus "total", one duration (ms) per processed frame.
         frame_age_ms: per processed frame, capture time to result (after postprocess), ms.
     """
@@ -106,8 +107,8 @@ class LoopResult:
 
     @property
     def failed(self) -> bool:
-        """True when the source stopped giving frames (the CLI exits non-zero)."""
-        return self.ended == "source failed"
+        """True when the source stopped giving frames or an output could not be written (the CLI exits non-zero)."""
+        return self.ended in ("source failed", "write failed")
 
     def summary(self, classifier, source_description: str | None = None) -> dict:
         """The JSON-ready summary.
@@ -156,23 +157,47 @@ class FrameLog:
         self.path = Path(path)
         self._pending = PendingFile(self.path)
         self._f = open(self._pending.tmp, "w", encoding="utf-8")
+        self._error: WriteError | None = None
 
     def write(self, frame_index: int, t: float, top: list, stage_ms: dict[str, float]) -> None:
         """Write ``{"frame", "t" (s since the loop started, at the result), "top": [{"index", "label", "score"}],
-        "ms": {stage: ms}}``."""
+        "ms": {stage: ms}}``.
+
+        Raises:
+            WriteError: the line cannot be written (disk full, ...); the log is then discarded on :meth:`close`.
+        """
         rec = {"frame": frame_index, "t": round(t, 6), "top": [p.to_dict() for p in top],
                "ms": {k: round(v, 4) for k, v in stage_ms.items()}}
-        self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._f.flush()
+        self._line(rec)
 
     def write_event(self, event: dict) -> None:
         """Write an event (:meth:`edgecnn.events.Event.to_dict`: has ``"event"``, and ``"t"`` in Unix seconds)."""
-        self._f.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self._f.flush()
+        self._line(event)
+
+    def _line(self, record: dict) -> None:
+        if self._error is not None:
+            raise self._error
+        try:
+            self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._f.flush()
+        except OSError as e:
+            self._error = write_error(self.path, e)
+            raise self._error from None
 
     def close(self) -> None:
-        """Close the file and give it its name (with every line written so far)."""
-        self._f.close()
+        """Close the file and give it its name (with every line written so far); after a failed write the file is
+        deleted instead (a log with a cut line is never left under its name).
+
+        Raises:
+            WriteError: the last lines cannot be written.
+        """
+        try:
+            self._f.close()
+        except OSError as e:
+            self._error = self._error or write_error(self.path, e)
+        if self._error is not None:
+            self._pending.discard()
+            raise self._error
         self._pending.commit()
 
 
@@ -212,13 +237,59 @@ class Recorder:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
         self.frames += 1
+        self._check_space()
 
-    def close(self) -> None:
-        """Finish the video and give it its name (nothing happens when no frame was written)."""
+    def _check_space(self) -> None:
+        """OpenCV's VideoWriter only prints a warning when a frame cannot be written, so watch the file system:
+        stop (WriteError) when less room is left than :data:`edgecnn.config.RECORD_MIN_FREE_BYTES` or two frames' worth of the
+        file's growth so far."""
+        tmp = self._pending.tmp
+        try:
+            st = os.statvfs(tmp.parent)
+            size = tmp.stat().st_size
+        except OSError as e:
+            raise self._fail(e.strerror or str(e)) from None
+        free = st.f_bavail * st.f_frsize
+        if free < max(RECORD_MIN_FREE_BYTES, 2 * size / max(1, self.frames)):
+            raise self._fail(f"no space left on device, {free:,} bytes free")
+
+    def _fail(self, reason: str) -> WriteError:
+        """Drop the unfinished recording and say why."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            self._pending.commit()
+        if self._pending is not None:
+            self._pending.discard()
+        return WriteError(f"{self.path}: cannot write ({reason}) after {self.frames} frames; nothing was written "
+                          f"under that name")
+
+    def close(self) -> None:
+        """Finish the video and give it its name (nothing happens when no frame was written). The finished file is
+        opened again and must hold every frame written; else it is deleted.
+
+        Raises:
+            WriteError: the container could not be finished or holds fewer frames than were written.
+        """
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        written = count_video_frames(self._pending.tmp)
+        if written < self.frames:
+            raise self._fail(f"the file holds {written} of {self.frames} frames: disk full?")
+        self._pending.commit()
+
+
+def count_video_frames(path: str | Path) -> int:
+    """Frames a video file holds by its container's index (``CAP_PROP_FRAME_COUNT``; 0 when it cannot be opened,
+    e.g. an .mp4 whose index was never written)."""
+    cv2 = import_cv2()
+    with quiet_logs(cv2):
+        cap = cv2.VideoCapture(str(path))
+        try:
+            return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+        finally:
+            cap.release()
 
 
 class Renderer:
@@ -355,6 +426,8 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
             if quit_:
                 res.ended = "quit"
                 break
+    except WriteError as e:  # --record / --log: disk full, ...
+        res.ended, res.message = "write failed", str(e)
     except KeyboardInterrupt as e:  # Ctrl-C, and SIGTERM / SIGHUP turned into it (edgecnn.stop)
         res.ended = "interrupted" if signal_name(e) == "SIGINT" else f"stopped by {signal_name(e)}"
     res.wall_s = clock() - start

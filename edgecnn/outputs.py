@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from edgecnn.errors import OutputExistsError
+from edgecnn.errors import OutputExistsError, WriteError
 
 #: Marks a temporary output in its name, before the target's suffix.
 PARTIAL = ".partial"
@@ -127,18 +127,30 @@ def pending_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it becomes ``path``, on an exception it is deleted.
 
     Raises:
-        OSError: the temporary file cannot be created or renamed.
+        WriteError: writing, or renaming, fails (an OSError inside the block: disk full, permissions).
+        OSError: the temporary file cannot be created.
     """
     pending = PendingFile(path)
     try:
         yield pending.tmp
+    except OSError as e:
+        pending.discard()
+        raise write_error(path, e) from None
     except BaseException:
         pending.discard()
         raise
     try:
         pending.commit()
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
         pending.discard()
+
+
+def write_error(path: str | Path, e: OSError) -> WriteError:
+    """The one-line error for a failed write of ``path``: the final name (never the temporary one) and the reason
+    (``No space left on device``, ...)."""
+    return WriteError(f"{path}: cannot write ({e.strerror or e}); nothing was written under that name")
 
 
 @contextlib.contextmanager
@@ -193,6 +205,8 @@ def pending_files() -> Iterator[PendingFiles]:
     try:
         yield group
         group.commit()
+    except OSError as e:
+        raise write_error(", ".join(str(p.path) for p in group._files) or "output", e) from None
     finally:
         group.discard()
 
@@ -219,6 +233,8 @@ def pending_dir(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        raise write_error(path, e) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

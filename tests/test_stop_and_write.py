@@ -98,3 +98,77 @@ def test_train_stopped_exits_128_plus_signal_and_leaves_nothing(tmp_path, sig, c
     assert p.returncode == code, "".join(lines) + err
     assert "Traceback" not in err and f"Stopped by {signal.Signals(sig).name}" in err
     assert sorted(q.name for q in tmp_path.iterdir()) == ["data"]  # no run/, no hidden .run.partial-*
+
+
+# ----------------------------------------------------------------------------------------------- a full disk
+@pytest.fixture
+def small_fs(tmp_path):
+    """``small_fs(free_bytes)``: a real 2 MiB tmpfs (mounted as root) filled up to leave about ``free_bytes``."""
+    mounts = []
+
+    def make(free: int) -> Path:
+        mnt = tmp_path / f"sd{len(mounts)}"
+        mnt.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip() or r.returncode}")
+        mounts.append(mnt)
+        st = os.statvfs(mnt)
+        (mnt / "filler").write_bytes(b"\0" * max(0, st.f_bavail * st.f_frsize - free))
+        return mnt
+
+    yield make
+    for mnt in mounts:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _camera(*args):
+    from click.testing import CliRunner
+
+    from edgecnn.cli import main
+
+    return CliRunner().invoke(main, ["camera", str(MODEL), "--headless", "--json", *map(str, args)])
+
+
+def test_recording_into_a_full_disk(small_fs, slideshow, tmp_path):
+    sd = small_fs(600 * 1024)
+    video, log = sd / "run.mp4", tmp_path / "run.jsonl"
+    res = _camera("--source", slideshow, "--record", video, "--log", log)
+    assert res.exit_code == 1 and res.exception is None or isinstance(res.exception, SystemExit)
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and str(video) in errors[0] and "space" in errors[0], res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])  # the summary of what was done
+    assert summary["ended"] == "write failed" and 0 < summary["frames"] < 120
+    assert sorted(q.name for q in sd.iterdir()) == ["filler"]  # no broken video, no temporary left
+    frames = [json.loads(ln) for ln in log.read_text().splitlines()]  # the log on the other disk is complete
+    assert len([f for f in frames if "event" not in f]) == summary["frames"]
+
+
+def test_log_into_a_full_disk(small_fs, slideshow):
+    sd = small_fs(8 * 1024)
+    log = sd / "run.jsonl"
+    res = _camera("--source", slideshow, "--log", log)
+    assert res.exit_code == 1
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and str(log) in errors[0] and "No space left on device" in errors[0], res.stderr
+    assert "Traceback" not in res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["ended"] == "write failed" and 0 < summary["frames"] < 120
+    assert sorted(q.name for q in sd.iterdir()) == ["filler"]  # no log with a cut last line under the name
+
+
+def test_histogram_into_a_full_disk(small_fs, tmp_path):
+    from click.testing import CliRunner
+
+    from edgecnn.cli import main
+
+    pytest.importorskip("matplotlib", reason="--histogram needs matplotlib")
+    sd = small_fs(0)
+    png = sd / "h.png"
+    res = CliRunner().invoke(main, ["bench", str(MODEL), "--runs", "5", "--histogram", str(png)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and str(png) in errors[0] and "No space left on device" in errors[0], res.stderr
+    assert str(MODEL) in res.stdout  # the measured row is still reported
+    assert sorted(q.name for q in sd.iterdir()) == ["filler"]
