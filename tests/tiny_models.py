@@ -1,4 +1,5 @@
-"""Tiny TFLite models built in the tests (TensorFlow needed; nothing is downloaded).
+"""Tiny Keras models and their TFLite conversion (TensorFlow needed; nothing is downloaded): the recipes of the
+committed tests/fixtures/tiny/ models (tools/make_tiny_models.py) and of tests that build a Keras model.
 
 Each builder returns the .tflite bytes. Weights come from a fixed seed so outputs are repeatable.
 """
