@@ -8,7 +8,7 @@ DEVICE_VENV  ?= .venv-device
 DEVICE_PY    := $(DEVICE_VENV)/bin/python
 DEVICE_STAMP := $(DEVICE_VENV)/.installed
 
-.PHONY: demo test test-device test-slow test-sweep bench clean
+.PHONY: demo test test-device test-slow test-sweep bench test-arm clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test-sweep: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/benchmark.py
+
+# The Raspberry Pi OS installs of docs/raspberry-pi.md on emulated Debian bookworm ARM userlands (root; needs
+# mmdebstrap qemu-user-static binfmt-support gcc-arm-linux-gnueabihf). Slow (~30 min cold), so not in CI.
+ARM_CACHE ?= /var/cache/edgecnn-arm
+test-arm: $(STAMP)
+	$(PY) tools/test_arm.py --cache $(ARM_CACHE) $(ARM_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) demo-out

@@ -96,9 +96,9 @@ def main():
       train     train a compact CNN on an image folder or Fashion-MNIST
       quantize  convert it to a full-integer int8 .tflite with a float-vs-int8 report
       evaluate  accuracy of a .keras or .tflite model on a dataset split
-    Device (pip install edgecnn; no TensorFlow):
+    Device (pip install "edgecnn[litert,opencv]", on a Pi see docs/raspberry-pi.md; no TensorFlow):
       classify  top-k labels for images with any image-classification .tflite
-      info      what a .tflite is made of (tensors, ops, int8 or not, labels)
+      info      what a .tflite is made of (tensors, ops, int8 or not, labels); --system: this machine
       camera    live classifier on a camera, video, stream or image folder
       bench     honest latency numbers (p50/p90/p99) for one or more models
       explain   what a .tflite sees in an image: layers, feature maps, filters, where it looks

@@ -68,7 +68,7 @@ def test_missing_cv2_is_one_line_through_the_cli(monkeypatch, tmp_path):
     (tmp_path / "a.png").write_bytes(b"\x89PNG")
     r = CliRunner().invoke(main, ["classify", "models/fashion_mnist/int8.tflite", str(tmp_path / "a.png")])
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "OpenCV (cv2) cannot be imported" in r.output and "edgecnn[opencv]" in r.output
+    assert "OpenCV (cv2) cannot be imported" in r.output and opencv_advice(userland()) in r.output
 
 
 class _Recorder:
