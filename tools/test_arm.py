@@ -49,6 +49,9 @@ DOC = REPO / "docs" / "raspberry-pi.md"
 SUITE = "bookworm"
 #: Debian packages of every userland: what Raspberry Pi OS (Lite) has before the docs' own apt command.
 BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates")
+#: apt sources of the userlands. Without bookworm-security: the check tests the install, not the patches, and a
+#: security index caught mid-sync (size mismatch) failed whole builds here.
+MIRRORS = (f"deb http://deb.debian.org/debian {SUITE} main", f"deb http://deb.debian.org/debian {SUITE}-updates main")
 #: Where the docs put the venv and the source (checked against the recipes).
 VENV = "~/edgecnn-venv"
 SOURCE = "/root/edgecnn"
@@ -119,7 +122,7 @@ class Target:
 
     @property
     def userland_dir(self) -> str:
-        return f"{SUITE}-{self.arch}" + (f"-{self.name}" if self.copy else "")
+        return f"{SUITE}-{self.name}" if self.copy else f"{SUITE}-{self.arch}"
 
 
 TARGETS = {
@@ -156,8 +159,8 @@ class Report:
 
 
 def _du(path: Path) -> str:
-    p = subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True)
-    return p.stdout.split()[0] if p.returncode == 0 and p.stdout else "?"
+    p = subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True)  # exit 1 on vanished files
+    return p.stdout.split()[0] if p.stdout else "?"
 
 
 # ----------------------------------------------------------------------------------------------- userlands
@@ -180,6 +183,7 @@ def build_userland(t: Target, cache: Path) -> tuple[Path, str]:
     with its own copy). Returns (root, "cached" / "built" / "copied")."""
     root, arch = cache / t.userland_dir, t.arch
     if (root / "etc" / "edgecnn-check-ready").exists():
+        prepare_userland(root, arch)  # cheap; keeps the check's own files current
         return root, "cached"
     tmp = cache / f"{t.userland_dir}.tmp"
     if t.copy:
@@ -191,7 +195,7 @@ def build_userland(t: Target, cache: Path) -> tuple[Path, str]:
     if not root.exists():
         shutil.rmtree(tmp, ignore_errors=True)
         subprocess.run(["nice", "-n", "10", "mmdebstrap", f"--arch={arch}", "--variant=minbase",
-                        "--include=" + ",".join(BASE_PACKAGES), SUITE, str(tmp)], check=True,
+                        "--include=" + ",".join(BASE_PACKAGES), SUITE, str(tmp), *MIRRORS], check=True,
                        stdout=subprocess.DEVNULL)
         tmp.rename(root)
     prepare_userland(root, arch)
@@ -225,7 +229,8 @@ def prepare_userland(root: Path, arch: str) -> None:
 def run_in(root: Path, script: str, qemu_cpu: str, mixed: bool = False, timeout: float = 3600,
            log: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``script`` with bash (-e -u -o pipefail) as root in the userland at ``root``, in a private mount namespace
-    with /proc (ARM cpuinfo over it), /dev and a fresh /tmp. Output goes to ``log`` (appended) and is returned."""
+    with /proc (ARM cpuinfo over it), /sys (the interpreter's cpuinfo library reads the CPU lists there), /dev and
+    a fresh /tmp. Output goes to ``log`` (appended) and is returned."""
     step = root / "opt" / "edgecnn-check" / "step.sh"
     step.write_text(script)
     env = ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
@@ -234,7 +239,7 @@ def run_in(root: Path, script: str, qemu_cpu: str, mixed: bool = False, timeout:
         env.append(f"LD_PRELOAD={UNAME_SHIM}")
     r = shlex.quote(str(root))
     mounts = (f"mount -t proc proc {r}/proc && mount --bind {r}/opt/edgecnn-check/cpuinfo {r}/proc/cpuinfo && "
-              f"mount --rbind /dev {r}/dev && mount -t tmpfs tmpfs {r}/tmp && "
+              f"mount -t sysfs sysfs {r}/sys && mount --rbind /dev {r}/dev && mount -t tmpfs tmpfs {r}/tmp && "
               f"exec env -i {' '.join(env)} chroot {r} /bin/bash -euo pipefail /opt/edgecnn-check/step.sh")
     p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts],
                        capture_output=True, text=True, timeout=timeout)
