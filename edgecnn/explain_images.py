@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgecnn.opencv import import_cv2
+
 #: Smallest side in pixels a feature-map tile, filter or input image is enlarged to (nearest neighbour, so every
 #: activation stays a visible square).
 MIN_TILE = 48
@@ -18,12 +20,6 @@ GAP_RGB = (255, 255, 255)
 GRID_COLUMNS = 8
 #: Brightness the occlusion spotlight leaves where hiding the region does not lower the score (0..1).
 SPOTLIGHT_DIM = 0.25
-
-
-def _cv2():
-    import cv2  # deferred: keeps `edgecnn --help` fast
-
-    return cv2
 
 
 def normalise(channel: np.ndarray) -> np.ndarray:
@@ -43,7 +39,7 @@ def normalise(channel: np.ndarray) -> np.ndarray:
 
 def colour_map(gray: np.ndarray, name: str = "VIRIDIS") -> np.ndarray:
     """(H, W) uint8 -> (H, W, 3) uint8 RGB through an OpenCV colour map (``cv2.COLORMAP_<name>``)."""
-    cv2 = _cv2()
+    cv2 = import_cv2()
     bgr = cv2.applyColorMap(np.ascontiguousarray(gray), getattr(cv2, f"COLORMAP_{name}"))
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
@@ -162,7 +158,7 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     Raises:
         ValueError: OpenCV cannot encode the array.
     """
-    cv2 = _cv2()
+    cv2 = import_cv2()
     arr = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr))
     if not ok:

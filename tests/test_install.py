@@ -167,3 +167,14 @@ def test_help_still_imports_no_opencv():
     code = "import sys; from edgecnn.cli import main; print('cv2' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"
+
+
+def test_opencv_is_imported_in_one_place():
+    """Every module gets cv2 through edgecnn.opencv.import_cv2 (one clear error when it is missing; the OpenCV
+    version differences handled in one file)."""
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "edgecnn"
+    offenders = [p.name for p in pkg.rglob("*.py") if p.name != "opencv.py"
+                 and re.search(r"^\s*(import cv2|from cv2 )", p.read_text(), re.M)]
+    assert offenders == []
