@@ -28,6 +28,23 @@ INT8_FEATURES = ("neon", "asimd", "asimddp", "i8mm", "sve", "sme", "avx2", "avx5
                  "amx_int8")
 
 
+#: Arm core names by ``CPU part`` (implementer 0x41, Arm Ltd), for the cores of Raspberry Pi boards: Pi 1/Zero,
+#: Pi 2, Pi 3/Zero 2 W, Pi 4, Pi 5 (part numbers from Linux arch/arm64/include/asm/cputype.h and
+#: arch/arm/include/asm/cputype.h).
+ARM_CPU_PARTS = {"0xb76": "ARM1176", "0xc07": "Cortex-A7", "0xd03": "Cortex-A53", "0xd08": "Cortex-A72",
+                 "0xd0b": "Cortex-A76"}
+
+
+def parse_arm_core(cpuinfo: str) -> str | None:
+    """The Arm core named by the first ``CPU part`` in ``/proc/cpuinfo`` text (e.g. "Cortex-A72"), None when it is
+    not an Arm Ltd core listed in :data:`ARM_CPU_PARTS`."""
+    impl = re.search(r"^CPU implementer\s*:\s*(0x[0-9a-f]+)", cpuinfo, re.M | re.I)
+    part = re.search(r"^CPU part\s*:\s*(0x[0-9a-f]+)", cpuinfo, re.M | re.I)
+    if not impl or not part or int(impl.group(1), 16) != 0x41:
+        return None
+    return ARM_CPU_PARTS.get(part.group(1).lower())
+
+
 def parse_cpu_features(cpuinfo: str) -> list[str]:
     """The CPU feature flags of the first processor in ``/proc/cpuinfo`` text: ``Features`` on Arm, ``flags`` on
     x86. Empty when there is neither."""
@@ -75,16 +92,18 @@ def system_report() -> dict:
 
     Keys: ``edgecnn`` (version), ``machine`` (:func:`edgecnn.bench.environment`: board, cpu_model, cores, os,
     kernel, python, cpu_governor, cpu_max_mhz, temperature_c, throttled, load_1m), ``userland`` (kernel_machine,
-    bits, arch, description, interpreter_extra), ``cpu_features`` (list of flags), ``numpy`` (version, path),
+    bits, arch, description, interpreter_extra), ``cpu_core`` (:func:`parse_arm_core`), ``cpu_features`` (list of flags), ``numpy`` (version, path),
     ``opencv`` / ``interpreter`` (version and where from, or ``error``: the one-line message a command would print).
     """
     u = userland()
+    cpuinfo = _cpuinfo()
     return {
         "edgecnn": __version__,
         "machine": environment(),
         "userland": {"kernel_machine": u.kernel_machine, "bits": u.bits, "arch": u.arch,
                      "description": u.describe(), "interpreter_extra": interpreter_extra(u)},
-        "cpu_features": parse_cpu_features(_cpuinfo()),
+        "cpu_core": parse_arm_core(cpuinfo),
+        "cpu_features": parse_cpu_features(cpuinfo),
         "numpy": {"version": np.__version__, "path": np.__file__},
         "opencv": _opencv(),
         "interpreter": _interpreter(),
@@ -105,7 +124,8 @@ def system_text(r: dict) -> list[str]:
     rows = [
         ("edgecnn", r["edgecnn"]),
         ("board", m.get("board") or "unknown (no /proc/device-tree/model)"),
-        ("cpu", f"{m.get('cpu_model') or 'unknown'}, {m.get('cores_available')}/{m.get('cores')} cores"
+        ("cpu", (f"{r['cpu_core']}, " if r.get("cpu_core") else "")
+         + f"{m.get('cpu_model') or 'unknown'}, {m.get('cores_available')}/{m.get('cores')} cores"
                 + (f", max {m['cpu_max_mhz']:.0f} MHz" if m.get("cpu_max_mhz") else "")),
         ("cpu features", (" ".join(key) + f" ({len(r['cpu_features'])} flags in all)") if key
          else (" ".join(r["cpu_features"]) or "unknown")),

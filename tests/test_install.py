@@ -14,7 +14,7 @@ from edgecnn.cli import main
 from edgecnn.errors import DependencyError
 from edgecnn.install import interpreter_advice, interpreter_extra, opencv_advice, userland
 from edgecnn.opencv import gui_backend, import_cv2, import_error_message, quiet_logs
-from edgecnn.system import parse_cpu_features, system_text
+from edgecnn.system import parse_arm_core, parse_cpu_features, system_text
 
 # (uname -m, pointer bits) -> (userland arch, extra): the three Raspberry Pi OS installs, the Pi Zero, a PC.
 CASES = [
@@ -115,6 +115,14 @@ def test_gui_backend():
     assert gui_backend("  GUI:                           NONE\n") is None
     assert gui_backend("  GUI:\n    GTK+:   NO\n") is None
     assert gui_backend("") is None
+
+
+def test_parse_arm_core():
+    pi4 = "processor\t: 0\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU part\t: 0xd08\n"
+    assert parse_arm_core(pi4) == "Cortex-A72"
+    assert parse_arm_core(pi4.replace("0xd08", "0xd0b")) == "Cortex-A76"
+    assert parse_arm_core(pi4.replace("0x41", "0x51")) is None  # not an Arm Ltd core
+    assert parse_arm_core("flags\t: fpu avx2\n") is None
 
 
 def test_parse_cpu_features():
