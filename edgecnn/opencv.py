@@ -15,9 +15,11 @@ from edgecnn.errors import DependencyError
 from edgecnn.install import opencv_advice, userland
 
 #: Debian packages that provide the system libraries OpenCV wheels load at import time (``opencv-python`` needs
-#: libGL and GLib; ``opencv-python-headless`` needs neither). Names from Debian bookworm (``apt-file search``).
+#: libGL, GLib and, from 5.0 on Arm, libxcb; ``opencv-python-headless`` needs none of them). Names from Debian bookworm (``apt-file search``).
 LIBRARY_PACKAGES = {
     "libGL.so.1": "libgl1",
+    "libxcb.so.1": "libxcb1",
+    "libX11.so.6": "libx11-6",
     "libEGL.so.1": "libegl1",
     "libglib-2.0.so.0": "libglib2.0-0",
     "libgthread-2.0.so.0": "libglib2.0-0",
