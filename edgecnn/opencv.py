@@ -15,7 +15,8 @@ from edgecnn.errors import DependencyError
 from edgecnn.install import opencv_advice, userland
 
 #: Debian packages that provide the system libraries OpenCV wheels load at import time (``opencv-python`` needs
-#: libGL, GLib and, from 5.0 on Arm, libxcb; ``opencv-python-headless`` needs none of them). Names from Debian bookworm (``apt-file search``).
+#: libGL, GLib and, from 5.0 on Arm, libxcb; ``opencv-python-headless`` needs none of them). Names from Debian
+#: bookworm (``apt-file search``).
 LIBRARY_PACKAGES = {
     "libGL.so.1": "libgl1",
     "libxcb.so.1": "libxcb1",
