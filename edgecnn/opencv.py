@@ -34,7 +34,8 @@ LIBRARY_PACKAGES = {
 
 def import_error_message(error: str) -> str:
     """One line for an ``ImportError`` of ``cv2`` (its text ``error``): the missing system library and the Debian
-    package that provides it, or what to install for OpenCV itself on this userland."""
+    package that provides it; a NumPy it was not built for (apt's OpenCV under a pip NumPy 2: "numpy.core.multiarray
+    failed to import"); or what to install for OpenCV itself on this userland."""
     m = re.search(r"([\w.+-]+\.so[\w.]*): cannot open shared object file", error)
     if m:
         lib = m.group(1)
@@ -42,6 +43,12 @@ def import_error_message(error: str) -> str:
             f"install the Debian package that provides it (apt-file search {lib})"
         return (f"OpenCV (cv2) cannot load the system library {lib}: {fix}; or replace opencv-python with "
                 f"opencv-python-headless (pip install 'edgecnn[opencv]'), which needs no display libraries")
+    if "numpy" in error.lower():
+        import numpy as np
+
+        return (f"OpenCV (cv2) cannot be imported ({error}): it was built for another NumPy than {np.__version__} "
+                f"({np.__file__}); in a --system-site-packages venv over apt's OpenCV keep apt's NumPy: "
+                f"pip install 'numpy<2'")
     return f"OpenCV (cv2) cannot be imported ({error}); {opencv_advice(userland())}"
 
 

@@ -24,6 +24,8 @@ def test_every_target_has_its_recipe_in_the_docs(arm):
     for t in arm.TARGETS.values():
         block = arm.recipe(t.recipe)
         assert f'pip install "./edgecnn{extras[t.recipe]}"' in block
+        if "--system-site-packages" in block:  # apt's numpy must not be shadowed by a pip NumPy 2
+            assert '"numpy<2"' in block or "tflite-runtime" in block
         assert "--break-system-packages" not in block and "sudo pip" not in block
         # apt's numpy/OpenCV are only visible from a venv made with --system-site-packages
         assert ("python3-opencv" in block) == ("--system-site-packages" in block)

@@ -62,6 +62,9 @@ def test_import_error_message_names_the_debian_package():
     msg = import_error_message("libfoo.so.3: cannot open shared object file: No such file or directory")
     assert "apt-file search libfoo.so.3" in msg
     assert "No module named 'cv2'" in import_error_message("No module named 'cv2'")
+    # apt's OpenCV (built for NumPy 1.x) under a pip NumPy 2, as the ARM check found it
+    msg = import_error_message("numpy.core.multiarray failed to import")
+    assert "another NumPy" in msg and "pip install 'numpy<2'" in msg and "\n" not in msg
 
 
 def test_missing_cv2_is_one_line_through_the_cli(monkeypatch, tmp_path):

@@ -497,7 +497,7 @@ def main(argv=None) -> int:
                      "gcc-arm-linux-gnueabihf")
     start, report = time.time(), Report()
     args.cache.mkdir(parents=True, exist_ok=True)
-    work = args.cache / "work"
+    work = args.cache / f"work-{'-'.join(names)}"  # per target list: runs for other targets can go on meanwhile
     shutil.rmtree(work, ignore_errors=True)
     photo = photo_model_path(args.cache, args.photo_model, report)
     missing = prepare_inputs(work, photo)
