@@ -185,19 +185,16 @@ def build_userland(t: Target, cache: Path) -> tuple[Path, str]:
     if (root / "etc" / "edgecnn-check-ready").exists():
         prepare_userland(root, arch)  # cheap; keeps the check's own files current
         return root, "cached"
-    tmp = cache / f"{t.userland_dir}.tmp"
+    # No ready marker: a build that never finished (the marker is written last, by prepare_userland).
+    shutil.rmtree(root, ignore_errors=True)
     if t.copy:
         base, _ = build_userland(Target(t.name, arch, t.recipe, t.qemu_cpu, t.userland, t.backend), cache)
-        shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(base), str(tmp)], check=True)
-        tmp.rename(root)
+        subprocess.run(["cp", "-a", str(base), str(root)], check=True)
+        prepare_userland(root, arch)
         return root, "copied"
-    if not root.exists():
-        shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["nice", "-n", "10", "mmdebstrap", f"--arch={arch}", "--variant=minbase",
-                        "--include=" + ",".join(BASE_PACKAGES), SUITE, str(tmp), *MIRRORS], check=True,
-                       stdout=subprocess.DEVNULL)
-        tmp.rename(root)
+    subprocess.run(["nice", "-n", "10", "mmdebstrap", f"--arch={arch}", "--variant=minbase",
+                    "--include=" + ",".join(BASE_PACKAGES), SUITE, str(root), *MIRRORS], check=True,
+                   stdout=subprocess.DEVNULL)
     prepare_userland(root, arch)
     return root, "built"
 
