@@ -112,13 +112,14 @@ def test_web_view_endpoints_on_a_running_camera(tiny_models, tmp_path):
     assert second["serve"]["encoded"] <= 8 * (second["wall_s"] + 1)
 
 
-def _server(summary=None):
+def _server(summary=None, stale_s=5.0):
     return FrameServer("127.0.0.1", 0, 5.0, summary or (lambda res: res.summary(
-        SimpleNamespace(backend=SimpleNamespace(name="fake"), threads=1, path="fake.tflite"), "fake")))
+        SimpleNamespace(backend=SimpleNamespace(name="fake"), threads=1, path="fake.tflite"), "fake")),
+        stale_s=stale_s)
 
 
-def test_healthz_answers_503_before_frames_and_after_a_failed_source():
-    server = _server()
+def test_healthz_answers_503_before_frames_when_frames_stop_and_after_a_failed_source():
+    server = _server(stale_s=0.5)
     try:
         url = f"http://127.0.0.1:{server.address[1]}/"
         status, _, body = _get(url + "healthz")
@@ -128,6 +129,9 @@ def test_healthz_answers_503_before_frames_and_after_a_failed_source():
         server.on_frame(Frame(np.zeros((8, 8, 3), np.uint8), "bgr", 0, time.perf_counter()),
                         [Prediction(1, "bee", 0.9)], res)
         assert _get(url + "healthz")[0] == 200
+        time.sleep(0.7)  # a camera that stalls: no frame for longer than stale_s
+        status, _, body = _get(url + "healthz")
+        assert status == 503 and json.loads(body)["status"] == "stalled"
         res.ended, res.message = "source failed", "camera 0: stopped returning frames after 1 processed"
         server.ended(res)
         status, _, body = _get(url + "healthz")
