@@ -83,15 +83,16 @@ def free_port() -> int:
 
 
 def compare(name: str, runs: dict[str, list[dict]], metrics: dict) -> dict:
-    """Medians over rounds of each metric per condition, and each condition's ratio to the first."""
+    """Per condition: the median over rounds of each metric, and the median over rounds of its ratio to the first
+    condition's value in the same round (paired, so drift in the machine's load between rounds cancels)."""
     rows = {}
     base = next(iter(runs))
     for cond, results in runs.items():
         rows[cond] = {m: statistics.median(f(r) for r in results) for m, f in metrics.items()}
-    for cond in runs:
-        for m in metrics:
-            rows[cond][f"{m}_ratio"] = rows[cond][m] / rows[base][m] if rows[base][m] else None
-    log(f"\n{name} (median of {len(runs[base])} rounds; ratio to '{base}')")
+        for m, f in metrics.items():
+            pairs = [f(r) / f(b) for r, b in zip(results, runs[base]) if f(b)]
+            rows[cond][f"{m}_ratio"] = statistics.median(pairs) if pairs else None
+    log(f"\n{name} (median of {len(runs[base])} rounds; x: median of the per-round ratios to '{base}')")
     for cond, row in rows.items():
         log(f"  {cond:<30} " + "  ".join(
             f"{m} {row[m]:.4g}" + (f" (x{row[m + '_ratio']:.3f})" if row[m + "_ratio"] is not None else "")
