@@ -14,6 +14,9 @@ Two goals, each compared on the same video in alternating rounds (A, B, A, B, ..
 2. ``--mqtt`` to a broker that is down (a port nothing listens on) does not lower the frame rate: free-running FPS
    and ``total`` p50 without ``--mqtt`` vs with it; and, when Mosquitto is installed, with a broker that is up.
 
+First, in process and stable under load: the microseconds the service adds inside the loop's thread per frame,
+and the CPU one served JPEG costs the encoder thread.
+
 The video comes from ``tools/make_video.py make`` (real Fashion-MNIST test images, each held ``--hold`` frames, so
 the top-1 changes and events happen, with ``--hold 2``). Every run is ``edgecnn camera`` in its own process,
 headless. The numbers depend on the machine and on what else runs on it: the machine is printed with them.
@@ -96,6 +99,8 @@ def compare(name: str, runs: dict[str, list[dict]], metrics: dict) -> dict:
     condition's value in the same round (paired, so drift in the machine's load between rounds cancels)."""
     rows = {}
     base = next(iter(runs))
+    if not runs[base]:
+        return rows
     for cond, results in runs.items():
         rows[cond] = {m: statistics.median(f(r) for r in results) for m, f in metrics.items()}
         for m, f in metrics.items():
@@ -122,7 +127,8 @@ def machine() -> dict:
 @click.option("--hold", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--paced-frames", type=click.IntRange(min=10), default=300, show_default=True,
               help="Frames of each camera-like (--max-fps 30) run.")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Rounds of the side-by-side process runs (0: only the in-process costs).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results.")
 def main(model, count, hold, paced_frames, rounds, json_path):
     """Measure the cost of --serve (two clients) and of --mqtt with the broker down (see the module docstring)."""
@@ -133,6 +139,7 @@ def main(model, count, hold, paced_frames, rounds, json_path):
                         str(ROOT / "models" / "fashion_mnist_sample"), "--count", str(count), "--hold", str(hold)],
                        check=True, capture_output=True)
         log(f"video: {count * hold} frames, 640x480; model {model}; machine {machine()}")
+        in_process = loop_thread_costs(model, video)
         serve_free = {"no --serve": [], "--serve, 2 clients": []}
         serve_paced = {"no --serve (30 fps)": [], "--serve, 2 clients (30 fps)": []}
         mqtt = {"no --mqtt": [], "--mqtt, broker down": []}
@@ -161,6 +168,7 @@ def main(model, count, hold, paced_frames, rounds, json_path):
         p50 = lambda xs: statistics.median(xs)  # noqa: E731
         results = {
             "machine": machine(),
+            "loop_thread": in_process,
             "serve_free_running": compare("--serve, free-running", serve_free, {
                 "total_p50_ms": lambda s: s["stages_ms"]["total"]["p50"], "fps": lambda s: s["fps"],
                 "client_frames": lambda s: min(s["client_frames"] or [0])}),
@@ -175,6 +183,55 @@ def main(model, count, hold, paced_frames, rounds, json_path):
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=1))
         log(f"wrote {json_path}")
+
+
+def loop_thread_costs(model: Path, video: Path, frames: int = 300) -> dict:
+    """In process, without any other load from this tool: what the service adds inside the loop's own thread per
+    frame (the sinks' ``on_frame``: event rule, log-free; web view reference; MQTT publish with the broker down), in
+    microseconds, and the CPU one served frame costs the encoder thread (annotate + JPEG encode), in ms."""
+    import cv2
+
+    sys.path.insert(0, str(ROOT))
+    from edgecnn.config import EventOptions, RuntimeOptions, ServiceOptions
+    from edgecnn.loop import LoopResult
+    from edgecnn.overlay import annotate
+    from edgecnn.runtime import Classifier
+    from edgecnn.service import Service
+    from edgecnn.sources import OpenCVSource
+
+    clf = Classifier(model, RuntimeOptions())
+    src = OpenCVSource(str(video), live=False)
+    shots = []
+    for _ in range(frames):
+        frame = src.read()
+        shots.append((frame, clf.classify(frame.image, 3, 0.0, frame.order).top))
+    res = LoopResult()
+    res.stages_ms["invoke"].append(0.1)
+    opts = ServiceOptions(events=EventOptions(hold=2), serve=("127.0.0.1", 0),
+                          mqtt_url=f"mqtt://127.0.0.1:{free_port()}/bench")
+    svc = Service(opts, clf, src)
+    try:
+        t0 = time.perf_counter()
+        for frame, top in shots:
+            for sink in svc.sinks:
+                sink.on_frame(frame, top, res)
+        per_frame_us = (time.perf_counter() - t0) / len(shots) * 1e6
+        events = svc.detector.events
+    finally:
+        svc.close()
+        src.close()
+    encode_ms = []
+    for frame, top in shots[:60]:
+        t0 = time.process_time()
+        cv2.imencode(".jpg", annotate(frame.image, frame.order, top, 30.0, 0.1, None), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        encode_ms.append((time.process_time() - t0) * 1e3)
+    out = {"sinks_us_per_frame": per_frame_us, "events": events, "frames": len(shots),
+           "encode_cpu_ms_per_jpeg": statistics.median(encode_ms)}
+    log(f"\nloop thread, in process: the sinks (events + web view + MQTT with the broker down) take "
+        f"{per_frame_us:.1f} us per frame ({events} events in {len(shots)} frames); one served JPEG costs the "
+        f"encoder thread {out['encode_cpu_ms_per_jpeg']:.2f} ms CPU (at --serve-fps 10: "
+        f"{out['encode_cpu_ms_per_jpeg'] * 10 / 1000 * 100:.1f} % of one core)")  # 10 JPEG/s, ms -> s, %
+    return out
 
 
 def _broker(tmp: Path):
