@@ -197,6 +197,23 @@ def score_output(outputs: list[TensorInfo], name: str) -> TensorInfo:
     return out
 
 
+def check_fixed_size(detail: dict, name: str) -> None:
+    """Refuse an input whose height or width is not fixed (``shape_signature`` -1, e.g. a Keras
+    ``Input(shape=(None, None, 3))``): the interpreter then reports a placeholder size such as 1 x 1, and resizing
+    images to it would give silently wrong answers. A batch dimension of -1 is fine (edgecnn uses batch 1).
+
+    Raises:
+        ModelError: naming the signature and what to do.
+    """
+    sig = detail.get("shape_signature")
+    if sig is None or len(sig) < 3:
+        return
+    sig = tuple(int(v) for v in sig)
+    if any(v < 0 for v in sig[1:3]):
+        raise ModelError(f"{name}: input height/width are not fixed (shape signature {sig}); edgecnn needs a fixed "
+                         f"input size: convert the model with one, e.g. keras.Input(shape=(224, 224, 3))")
+
+
 def _load_interpreter(backend: Backend, data: bytes, threads: int, name: str):
     """Build and allocate the interpreter, holding back its start-up INFO line (real errors still show).
 
@@ -326,6 +343,7 @@ class Classifier:
         if len(inputs) != 1:
             raise ModelError(f"{name}: model has {len(inputs)} inputs, expected 1 image input")
         self.input = TensorInfo.from_detail(inputs[0])
+        check_fixed_size(inputs[0], name)
         self.output = score_output([TensorInfo.from_detail(d) for d in self.interpreter.get_output_details()], name)
         self.num_outputs = 1
         #: one output value: a binary classifier's P(class 1); scores become [1 - p, p]

@@ -192,3 +192,13 @@ def test_bench_keeps_good_rows_and_names_the_bad_model(model, tmp_path, fmt):
         assert [r["model"] for r in json.loads(res.stdout)] == [good, good2]
     else:
         assert good in res.stdout and good2 in res.stdout and str(bad) not in res.stdout
+
+
+def test_input_without_a_fixed_size_is_refused(model, image):
+    """A Keras Input(shape=(None, None, 3)) converts to shape (1, 1, 1, 3) with signature (1, -1, -1, 3): resizing
+    images to 1 x 1 would be a silently wrong answer."""
+    line = one_line_error(run("classify", model("dyn", in_shape=(1, 1, 1, 3), dynamic_hw=True), image, "--mean",
+                              "0", "--std", "1"))
+    assert "not fixed" in line and "(1, -1, -1, 3)" in line
+    res = run("classify", model("batch", dynamic_batch=True), image, "--mean", "0", "--std", "1")
+    assert res.exit_code == 0, res.output  # an unknown batch alone is fine

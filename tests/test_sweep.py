@@ -23,7 +23,7 @@ from edgecnn.cli import main
 from tests.tflite_builder import Spec, build
 
 #: Examples per property: few by default, many with -m slow (or EDGECNN_SWEEP_EXAMPLES).
-FAST = int(os.environ.get("EDGECNN_SWEEP_EXAMPLES", "12"))
+FAST = int(os.environ.get("EDGECNN_SWEEP_EXAMPLES", "40"))
 LONG = 400
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
                derandomize=True)
@@ -55,7 +55,8 @@ def specs(draw) -> Spec:
                 classes=classes, out_shapes=out_shapes, out_dtype=out_dtype,
                 activation=draw(st.sampled_from([None, "softmax", "sigmoid"])), weights=weights,
                 custom_op=draw(st.sampled_from([None, None, None, "FlexErf", "MyPostProcess"])),
-                dynamic_batch=draw(st.booleans()), seed=draw(st.integers(0, 3)))
+                dynamic_batch=draw(st.booleans()), dynamic_hw=draw(st.booleans()) and len(in_shape) >= 3,
+                seed=draw(st.integers(0, 3)))
 
 
 def _is_classifier(spec: Spec) -> bool:
@@ -64,7 +65,7 @@ def _is_classifier(spec: Spec) -> bool:
     image = (len(shape) == 4 and shape[0] == 1 and shape[3] in (1, 3)) or (len(shape) == 3 and shape[0] == 1)
     one_vector = len(spec.out_shapes) == 1 and sum(d > 1 for d in spec.out_shapes[0]) <= 1
     scores = spec.out_dtype != "int32"
-    return image and one_vector and scores and spec.custom_op is None
+    return image and one_vector and scores and spec.custom_op is None and not spec.dynamic_hw
 
 
 def _assert_clean(res, what: str) -> None:

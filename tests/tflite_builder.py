@@ -46,6 +46,8 @@ class Spec:
         custom_op: name of a custom op to put before the outputs (e.g. "FlexErf"), or None.
         dynamic_batch: record the input's batch dimension as unknown (shape_signature -1), as converters do for
             models saved with a None batch.
+        dynamic_hw: record the input's height and width as unknown (shape_signature -1), as converters do for
+            ``keras.Input(shape=(None, None, 3))``.
         seed: weight seed.
     """
 
@@ -59,6 +61,7 @@ class Spec:
     weights: str = "float32"
     custom_op: str | None = None
     dynamic_batch: bool = False
+    dynamic_hw: bool = False
     seed: int = 0
 
 
@@ -135,8 +138,13 @@ def build(spec: Spec) -> bytes:
     integer = spec.in_dtype != "float32"
     in_q = _ACT_Q[spec.in_dtype] if integer and spec.in_quantized else (0.0, 0) if integer else None
     x = g.tensor("image", spec.in_shape, spec.in_dtype, in_q)
-    if spec.dynamic_batch:
-        g.tensors[x].shapeSignature = [-1, *spec.in_shape[1:]]
+    if spec.dynamic_batch or spec.dynamic_hw:
+        sig = list(spec.in_shape)
+        if spec.dynamic_batch:
+            sig[0] = -1
+        if spec.dynamic_hw:
+            sig[1:3] = [-1, -1]
+        g.tensors[x].shapeSignature = sig
     flat = g.reshape(x, (1, n_in), spec.in_dtype, in_q, "flat")
     w_real = rng.uniform(-1, 1, (spec.classes, n_in)).astype(np.float32)
     if integer:  # full-integer FULLY_CONNECTED: int8 symmetric weights, bias at input_scale * weight_scale
