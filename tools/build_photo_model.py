@@ -19,6 +19,8 @@ at 96 px and a few at 224 px on two cores.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import time
@@ -108,7 +110,8 @@ def convert(model, calibration: np.ndarray, dtype: str) -> bytes:
     conv.representative_dataset = rep
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = conv.inference_output_type = {"uint8": tf.uint8, "int8": tf.int8}[dtype]
-    with quiet_native_stderr():
+    # The converter exports the Keras model first, which prints its signature ("Saved artifact at ...") to stdout.
+    with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
         return bytes(conv.convert())
 
 
