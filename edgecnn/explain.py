@@ -43,6 +43,14 @@ def strongest_channels(fmap: np.ndarray, limit: int) -> tuple[np.ndarray, np.nda
 
 
 # ----------------------------------------------------------------------------------------------- occlusion
+#: A border counts as a plain background when this share of its pixels is within ``PLAIN_BORDER_SPREAD`` (pixel
+#: units) of its median.
+PLAIN_BORDER_SHARE = 0.75
+PLAIN_BORDER_SPREAD = 8.0
+#: A plain background this far (pixel units) from the occlusion fill gets a note suggesting ``--fill``.
+PLAIN_BORDER_FAR = 64
+
+
 @dataclass(frozen=True)
 class Occlusion:
     """Result of :func:`occlusion_map`.
@@ -70,8 +78,8 @@ class Occlusion:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the map itself as rows of floats rounded to 6 digits)."""
-        return {"target": self.target, "unit": self.unit, "base_score": self.base_score, "patch": self.patch, "stride": self.stride, "fill": self.fill,
-                "positions": self.positions, "invokes": self.invokes, "batch": self.batch,
+        return {"target": self.target, "unit": self.unit, "base_score": self.base_score, "patch": self.patch,
+                "stride": self.stride, "fill": self.fill, "positions": self.positions, "invokes": self.invokes, "batch": self.batch,
                 "max_drop": float(self.heat.max()), "min_drop": float(self.heat.min()),
                 "map": np.round(self.heat.astype(np.float64), 6).tolist()}
 
@@ -84,6 +92,24 @@ def patch_starts(size: int, patch: int, stride: int) -> list[int]:
     if starts[-1] != size - patch:
         starts.append(size - patch)
     return starts
+
+
+def plain_background(pixels: np.ndarray, spread: float = PLAIN_BORDER_SPREAD,
+                     share: float = PLAIN_BORDER_SHARE) -> int | None:
+    """The value of a plain background: the median of the image's outermost rows and columns when at least
+    ``share`` of those pixels are within ``spread`` of it in every channel (an object may touch the border), else
+    None.
+
+    Args:
+        pixels: (h, w, c) uint8.
+    Returns:
+        the median over border pixels and channels, 0..255, or None.
+    """
+    p = np.asarray(pixels, np.float64).reshape(*pixels.shape[:2], -1)
+    border = np.concatenate([p[0], p[-1], p[:, 0], p[:, -1]])
+    median = np.median(border, axis=0)
+    close = (np.abs(border - median) <= spread).all(axis=1).mean()
+    return int(round(float(np.median(median)))) if close >= share else None
 
 
 def default_patch(height: int, width: int) -> tuple[int, int]:
@@ -358,6 +384,11 @@ def _occlusion(clf, model: bytes, pixels: np.ndarray, target: int, opts, notes: 
     patch = opts.patch or auto_patch
     stride = opts.stride or (max(1, patch // 2) if opts.patch else auto_stride)
     scorer = BatchScorer(clf, model, opts.batch)
+    background = plain_background(pixels)
+    if background is not None and abs(background - opts.fill) > PLAIN_BORDER_FAR:
+        notes.append(f"The image has a plain background of pixel value {background}: a patch of {opts.fill} adds "
+                     f"something there that the model may react to, so the map can light the background. "
+                     f"--fill {background} hides regions with the background instead.")
     if scorer.note:
         notes.append(f"Occlusion ran one image per invoke: {scorer.note}.")
     return occlusion_map(scorer, pixels, target, patch, stride, opts.fill, scorer.batch, scorer.unit,
@@ -417,6 +448,8 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
         notes.append("No filters: the model has no CONV_2D operator.")
     seconds["layers_maps_filters"] = time.perf_counter() - t0
     comparison = None
+    if float_model is not None and debug is None:
+        notes.append("No float-vs-int8 comparison: it needs the intermediate tensors too.")
     if float_model is not None and debug is not None:
         t1 = time.perf_counter()
         comparison = _comparison(debug, open_debug_interpreter(clf.backend, float_model, clf.threads), tensor, notes)

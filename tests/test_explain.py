@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from edgecnn.cli import main
 from edgecnn.config import ExplainOptions, RuntimeOptions
 from edgecnn.errors import ModelError
-from edgecnn.explain import (BatchScorer, explain_image, log_odds, occlusion_map, patch_starts, select_layers,
-                             strongest_channels)
+from edgecnn.explain import (BatchScorer, explain_image, log_odds, occlusion_map, patch_starts, plain_background,
+                             select_layers, strongest_channels)
 from edgecnn.explain_compare import error_stats, pair_layers
 from edgecnn.layers import Layer, layer_table, open_debug_interpreter, totals
 from edgecnn.explain_html import images, render_html
@@ -452,3 +452,13 @@ def test_float16_weights_behind_a_dequantize_still_count_macs(tmp_path):
     dq = next(x for x in layers if x.op == "DEQUANTIZE")
     assert fc.macs == 8 * 8 * 3 * 4 and fc.params == 4  # (1, 192) x (4, 192); the bias
     assert dq.params == 4 * 8 * 8 * 3  # the float16 weights
+
+
+def test_a_plain_background_far_from_the_fill_gets_a_note():
+    boot = np.zeros((28, 28), np.uint8)
+    boot[8:20, 6:22] = 200
+    expl = _explain(SHIPPED / "int8.tflite", boot, layers=("0",))
+    assert any("plain background of pixel value 0" in n and "--fill 0" in n for n in expl.notes)
+    expl = _explain(SHIPPED / "int8.tflite", boot, layers=("0",), fill=0)
+    assert not any("plain background" in n for n in expl.notes)
+    assert plain_background(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)) is None
