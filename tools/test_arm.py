@@ -255,7 +255,7 @@ def prepare_inputs(work: Path, photo_model: Path | None) -> list[str]:
     import gzip
 
     sys.path.insert(0, str(REPO))
-    from edgecnn.data import parse_idx_images
+    from edgecnn.train.data import parse_idx_images
 
     (work / "models").mkdir(parents=True, exist_ok=True)
     (work / "fm").mkdir(exist_ok=True)
