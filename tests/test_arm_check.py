@@ -49,6 +49,10 @@ def test_compare(arm):
     # a near-tie that flips (x86 and Arm int8 kernels round differently) is listed, not failed
     ok, detail = arm.compare({"c.png": {6: 0.52, 2: 0.457}}, {"c.png": {2: 0.488, 6: 0.488}})
     assert ok and "0/1" in detail and "near-ties: c.png" in detail
+    # a video frame decoded slightly differently: ambiguous on both sides, mirrored
+    assert arm.compare({"33": {7: 0.531, 9: 0.469}}, {"33": {9: 0.531, 7: 0.469}})[0]
+    # clear on one side: not a near-tie
+    assert not arm.compare({"d.png": {6: 0.70, 2: 0.30}}, {"d.png": {2: 0.50, 6: 0.49}})[0]
     assert not arm.compare(host, {"a.png": {0: 1.0}})[0]  # a missing image is a failure
     assert not arm.compare({}, {})[0]                      # so is no result at all
 
