@@ -21,6 +21,8 @@ from edgecnn.config import DEFAULT_BENCH_RUNS, DEFAULT_BENCH_SEED, DEFAULT_BENCH
 from edgecnn.config import (ARCHITECTURES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, IO_TYPES,
                             MAX_IMG_SIZE, MIN_IMG_SIZE, QuantizeOptions, TrainOptions)
 from edgecnn.config import ExplainOptions
+from edgecnn.config import (AUGMENTATIONS, DEFAULT_ALPHA, DEFAULT_EPOCHS, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HEAD_LR,
+                            DEFAULT_SCRATCH_LR, MOBILENETV2_ALPHAS, PRETRAINED)
 
 _TRAIN = TrainOptions()  # defaults shown in --help
 _QUANTIZE = QuantizeOptions()
@@ -771,13 +773,37 @@ def _train_side(what: str):
 @main.command(epilog=_DATA_HELP)
 @click.argument("data")
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False),
-              help="Output folder for model.keras, labels.txt, preprocessing.json, train_report.json and "
-                   "training_curve.png. Must be new or empty unless --force.")
+              help="Output folder for model.keras, labels.txt, preprocessing.json, train_report.json, "
+                   "training_curve.png and confusion.png. Must be new or empty unless --force.")
 @click.option("--arch", type=click.Choice(ARCHITECTURES), default=_TRAIN.arch, show_default=True,
               help="resnet8: the MLPerf Tiny ResNet-8 (78k params at width 1); mobilenet: depthwise-separable "
-                   "MobileNet-style; cnn: plain VGG-style.")
+                   "MobileNet-style; cnn: plain VGG-style; mobilenetv2: Keras Applications MobileNetV2 (with "
+                   "--pretrained imagenet: transfer learning, the best choice for a few hundred photos per class).")
 @click.option("--width", type=click.FloatRange(min=0.05), default=_TRAIN.width, show_default=True,
-              help="Width multiplier: scales every filter count (parameters grow about with its square).")
+              help="Width multiplier: scales every filter count (parameters grow about with its square). "
+                   "mobilenetv2 takes --alpha instead.")
+@click.option("--alpha", type=click.Choice([str(a) for a in MOBILENETV2_ALPHAS]), default=None,
+              help=f"MobileNetV2 width multiplier (ImageNet weights exist for these). Default: {DEFAULT_ALPHA}.")
+@click.option("--pretrained", type=click.Choice(PRETRAINED), default=None,
+              help="Start from ImageNet weights (mobilenetv2): train the new head on the frozen backbone "
+                   "(--head-epochs), then fine-tune the upper blocks (--fine-tune-from) at --fine-tune-lr, "
+                   "BatchNorm frozen. Weights come from --weights, else Keras' cache ($KERAS_HOME/models, "
+                   "default ~/.keras/models), else Keras downloads them.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Local copy of the ImageNet weights, Keras' no-top .h5 file for the chosen alpha (e.g. "
+                   "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5; any input size). "
+                   "Implies --pretrained imagenet.")
+@click.option("--head-epochs", type=click.IntRange(min=0), default=_TRAIN.head_epochs, show_default=True,
+              help="With --pretrained: epochs training only the new classifier head, before fine-tuning.")
+@click.option("--fine-tune-from", type=click.IntRange(0, 17), default=_TRAIN.fine_tune_from, show_default=True,
+              help="With --pretrained: first MobileNetV2 block trained when fine-tuning (0 = all, 17 = only the "
+                   "last 1x1 convolution); earlier blocks stay frozen.")
+@click.option("--fine-tune-lr", type=click.FloatRange(min=0.0, min_open=True), default=_TRAIN.fine_tune_lr,
+              show_default=True, help="With --pretrained: peak learning rate of the fine-tuning phase.")
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), default=None,
+              help="Training augmentation. shift: flip, shift, brightness (--flip/--shift/--brightness); photo: "
+                   "random resized crop, flip, small rotation, colour jitter (Keras preprocessing layers). "
+                   "Default: photo with --pretrained, else shift. Never applied at inference.")
 @click.option("--img-size", type=click.IntRange(MIN_IMG_SIZE, MAX_IMG_SIZE), default=None,
               help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
                    f"{DEFAULT_FOLDER_SIZE} for image folders.")
@@ -786,12 +812,14 @@ def _train_side(what: str):
 @click.option("--resize", type=click.Choice(RESIZE_RULES), default=None,
               help="How images (and later camera frames) are fitted to the input size. Default: center-crop "
                    "(on square IDX images the same as stretch).")
-@click.option("--epochs", type=click.IntRange(min=1), default=_TRAIN.epochs, show_default=True,
-              help="Passes over the training split.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help=f"Passes over the training split; with --pretrained, the fine-tuning epochs after --head-epochs. "
+                   f"Default: {DEFAULT_EPOCHS}, or {DEFAULT_FINE_TUNE_EPOCHS} with --pretrained.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=_TRAIN.batch_size, show_default=True,
               help="Images per training step.")
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=_TRAIN.lr, show_default=True,
-              help="Peak learning rate (Adam); cosine decay to 1% of it by the last step.")
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help=f"Peak learning rate (Adam); cosine decay to 1% of it by the last step (of each phase). "
+                   f"Default: {DEFAULT_SCRATCH_LR:g}, or {DEFAULT_HEAD_LR:g} for the head phase with --pretrained.")
 @click.option("--seed", type=int, default=_TRAIN.seed, show_default=True,
               help="Seed of the split, weight init, shuffling and augmentation: same data + same seed = same "
                    "weights on the same machine.")
@@ -808,18 +836,25 @@ def _train_side(what: str):
               help="Fail on any unreadable or non-image file instead of skipping and listing it.")
 @click.option("--force", is_flag=True, help="Replace the contents of a non-empty --outdir.")
 @click.option("--json", "as_json", is_flag=True, help="Print train_report.json to stdout at the end (one line).")
-def train(data, outdir, channels, as_json, force, **kw):
+def train(data, outdir, channels, alpha, as_json, force, **kw):
     """Train a compact CNN on DATA and write it to --outdir.
 
     \b
     Every image is decoded once before training; unusable files are listed and
     skipped (or rejected with --strict). Prints per-class counts, the parameter
-    and MAC table, a progress bar per epoch; keeps the best-on-validation weights.
+    and MAC table, a progress bar per epoch; keeps the best-on-validation weights
+    and reports per-class precision/recall on the validation split.
+
+    \b
+    Your own photos (a few hundred per class) with an ImageNet backbone:
+      edgecnn train photos/ -o run --arch mobilenetv2 --alpha 0.35 --pretrained imagenet \\
+          --weights mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5 --img-size 128
     """
     from edgecnn.config import TrainOptions
 
     try:
-        opts = TrainOptions(channels=int(channels) if channels else None, **kw)
+        opts = TrainOptions(channels=int(channels) if channels else None,
+                            alpha=float(alpha) if alpha else None, **kw)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
     tr = _train_side("fit")

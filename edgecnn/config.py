@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 #: Resize rules understood by :func:`edgecnn.preprocess.resize`.
 #: ``center-crop``: crop the largest centred region with the model's aspect ratio, then resize (default for photos
@@ -150,8 +150,37 @@ class RuntimeOptions:
 # ----------------------------------------------------------------------------------- workstation (edgecnn[train])
 
 #: Architectures of :func:`edgecnn.train.model.build`.
-ARCHITECTURES = ("resnet8", "mobilenet", "cnn")
+ARCHITECTURES = ("resnet8", "mobilenet", "cnn", "mobilenetv2")
 DEFAULT_ARCH = "resnet8"
+#: Width multipliers (``--alpha``) of ``mobilenetv2`` with published ImageNet weights (Keras Applications), and the
+#: default: alpha 0.35 has 410k backbone parameters, small enough for an int8 file well under 1 MB.
+MOBILENETV2_ALPHAS = (0.35, 0.5, 0.75, 1.0)
+DEFAULT_ALPHA = 0.35
+#: Pretrained weights understood by ``--pretrained``.
+PRETRAINED = ("imagenet",)
+#: Augmentation recipes (``--augment``): ``shift`` (flip, translation with zero padding, brightness; stateless
+#: tf.image ops, suits small grayscale images) and ``photo`` (Keras preprocessing layers: random resized crop,
+#: flip, small rotation, colour jitter; for colour photos).
+AUGMENTATIONS = ("shift", "photo")
+#: Strength of the ``photo`` augmentation: ``zoom`` is the largest zoom-in, as a share of each side (random
+#: resized crop: each side independently, so the aspect ratio changes too), ``translate`` a fraction of the size,
+#: ``rotation`` a fraction of a full turn (0.03 = +-11 degrees), ``brightness``/``contrast``/``saturation``
+#: fractions of change. Values follow the usual ImageNet fine-tuning recipes, kept mild for small images.
+PHOTO_AUGMENT = {"zoom": 0.3, "translate": 0.1, "rotation": 0.03, "brightness": 0.15, "contrast": 0.15,
+                 "saturation": 0.2}
+#: Transfer learning (``--pretrained``): epochs training only the new classifier head on the frozen backbone,
+#: then epochs fine-tuning the backbone from block ``DEFAULT_FINE_TUNE_FROM`` (MobileNetV2 has blocks 0..16, then
+#: the last 1x1 convolution) at a lower learning rate, BatchNorm kept in inference mode throughout.
+DEFAULT_HEAD_EPOCHS = 5
+DEFAULT_FINE_TUNE_EPOCHS = 15
+DEFAULT_FINE_TUNE_FROM = 8
+DEFAULT_HEAD_LR = 1e-3
+DEFAULT_FINE_TUNE_LR = 2e-4
+#: Epochs and peak Adam learning rate of a model trained from random weights.
+DEFAULT_EPOCHS = 30
+DEFAULT_SCRATCH_LR = 2e-3
+#: A class with fewer training images than this gets a warning (its accuracy is unreliable and it may be missed).
+SMALL_CLASS_IMAGES = 20
 #: Default square input size (pixels) of models trained on an image folder (IDX data keeps its own size).
 DEFAULT_FOLDER_SIZE = 96
 #: Default fraction of the training data held out for validation, and default seed of split/init/augmentation.
@@ -190,6 +219,19 @@ class TrainOptions:
         shift: random translation, fraction of the image size (zero padding, then a random crop).
         brightness: random brightness change, fraction of the 0..255 range (added to every pixel, clipped).
         strict: reject the dataset if any file is unusable instead of skipping it.
+        alpha: MobileNetV2 width multiplier, one of :data:`MOBILENETV2_ALPHAS`; None = :data:`DEFAULT_ALPHA` for
+            ``mobilenetv2`` (other architectures take ``width``).
+        pretrained: ``imagenet`` (``mobilenetv2`` only) or None for random initial weights.
+        weights: local .h5 file of the ImageNet backbone (Keras Applications' no-top file); implies
+            ``pretrained="imagenet"``.
+        head_epochs: epochs training the new head on the frozen pretrained backbone (pretrained only).
+        fine_tune_from: first MobileNetV2 block (0..17; 17 = only the last 1x1 convolution) trained in the
+            fine-tuning phase; the blocks before it stay frozen.
+        fine_tune_lr: peak learning rate of the fine-tuning phase (cosine decay to ``lr_floor`` of it).
+        augment: one of :data:`AUGMENTATIONS`; None = ``photo`` for a pretrained model, else ``shift``.
+
+    With ``pretrained`` set, ``epochs`` counts the fine-tuning epochs (after ``head_epochs``) and ``lr`` is the
+    head phase's learning rate; None picks the defaults of :meth:`resolved`.
     """
 
     arch: str = DEFAULT_ARCH
@@ -197,9 +239,9 @@ class TrainOptions:
     img_size: int | None = None
     channels: int | None = None
     resize: str | None = None
-    epochs: int = 30
+    epochs: int | None = None
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float | None = None
     lr_floor: float = 0.01
     seed: int = DEFAULT_SEED
     val_split: float = DEFAULT_VAL_SPLIT
@@ -207,6 +249,13 @@ class TrainOptions:
     shift: float = 0.1
     brightness: float = 0.1
     strict: bool = False
+    alpha: float | None = None
+    pretrained: str | None = None
+    weights: str | None = None
+    head_epochs: int = DEFAULT_HEAD_EPOCHS
+    fine_tune_from: int = DEFAULT_FINE_TUNE_FROM
+    fine_tune_lr: float = DEFAULT_FINE_TUNE_LR
+    augment: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -214,10 +263,11 @@ class TrainOptions:
         if not self.width > 0:
             raise ValueError(f"width is {self.width}, expected > 0")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} is {getattr(self, name)}, expected >= 1")
         if self.img_size is not None and not MIN_IMG_SIZE <= self.img_size <= MAX_IMG_SIZE:
             raise ValueError(f"img_size is {self.img_size}, expected {MIN_IMG_SIZE} to {MAX_IMG_SIZE} pixels")
+        self._check_transfer()
         if self.channels not in (None, 1, 3):
             raise ValueError(f"channels is {self.channels}, expected 1 or 3")
         if self.resize is not None and self.resize not in RESIZE_RULES:
@@ -228,6 +278,44 @@ class TrainOptions:
             raise ValueError(f"shift is {self.shift}, expected a fraction in [0, 0.5)")
         if not 0.0 <= self.brightness <= 1.0:
             raise ValueError(f"brightness is {self.brightness}, expected a fraction in [0, 1]")
+        if self.augment is not None and self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment is {self.augment!r}, expected one of {', '.join(AUGMENTATIONS)}")
+
+    def _check_transfer(self) -> None:
+        v2 = self.arch == "mobilenetv2"
+        if self.alpha is not None and not v2:
+            raise ValueError(f"alpha is for --arch mobilenetv2, not {self.arch} (use --width)")
+        if self.alpha is not None and self.alpha not in MOBILENETV2_ALPHAS:
+            raise ValueError(f"alpha is {self.alpha}, expected one of {', '.join(map(str, MOBILENETV2_ALPHAS))}")
+        if v2 and self.width != 1.0:
+            raise ValueError(f"width is {self.width}; mobilenetv2 takes --alpha instead")
+        if self.pretrained is not None and self.pretrained not in PRETRAINED:
+            raise ValueError(f"pretrained is {self.pretrained!r}, expected one of {', '.join(PRETRAINED)}")
+        if (self.pretrained or self.weights) and not v2:
+            raise ValueError(f"pretrained weights exist for --arch mobilenetv2, not {self.arch}")
+        if self.head_epochs < 0:
+            raise ValueError(f"head_epochs is {self.head_epochs}, expected >= 0")
+        if not 0 <= self.fine_tune_from <= 17:
+            raise ValueError(f"fine_tune_from is {self.fine_tune_from}, expected a MobileNetV2 block 0..17")
+        if not self.fine_tune_lr > 0:
+            raise ValueError(f"fine_tune_lr is {self.fine_tune_lr}, expected > 0")
+
+    def resolved(self) -> "TrainOptions":
+        """A copy with every None default filled in: ``alpha`` (mobilenetv2), ``pretrained`` (set by ``weights``),
+        ``epochs`` (:data:`DEFAULT_FINE_TUNE_EPOCHS` when pretrained, else :data:`DEFAULT_EPOCHS`), ``lr``
+        (:data:`DEFAULT_HEAD_LR` when pretrained, else 2e-3) and ``augment``."""
+        pretrained = self.pretrained or ("imagenet" if self.weights else None)
+        return replace(
+            self, pretrained=pretrained,
+            alpha=self.alpha if self.alpha is not None or self.arch != "mobilenetv2" else DEFAULT_ALPHA,
+            epochs=self.epochs or (DEFAULT_FINE_TUNE_EPOCHS if pretrained else DEFAULT_EPOCHS),
+            lr=self.lr or (DEFAULT_HEAD_LR if pretrained else DEFAULT_SCRATCH_LR),
+            augment=self.augment or ("photo" if pretrained else "shift"))
+
+    @property
+    def transfer(self) -> bool:
+        """True when training starts from pretrained weights (two phases: head, then fine-tuning)."""
+        return bool(self.pretrained or self.weights)
 
 
 @dataclass(frozen=True)

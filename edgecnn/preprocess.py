@@ -230,6 +230,25 @@ def to_pixels(image: np.ndarray, pre: Preprocessing, order: str = "rgb") -> np.n
     return convert_channels(small, pre.channels, order)
 
 
+def normalize(pixels, mean: tuple[float, ...] | None, std: tuple[float, ...] | None):
+    """The model's real-valued input from pixels: ``(pixel - mean) / std``, per channel or one value for all.
+
+    The one normalisation rule of training, calibration, Keras evaluation and the device (:func:`to_input`).
+    With mean/std None (unknown) the pixels pass unchanged as float32.
+
+    Args:
+        pixels: (..., c) uint8 numpy array, or a float32 tensor of an array library whose arrays subtract and
+            divide by numpy arrays (TensorFlow in the training pipeline).
+        mean, std: pixel units (0..255), e.g. (127.5,) and (127.5,) for inputs in [-1, 1].
+    Returns:
+        float32, the shape of ``pixels``.
+    """
+    x = pixels.astype(np.float32) if isinstance(pixels, np.ndarray) else pixels
+    if mean is None or std is None:
+        return x
+    return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
 def round_half_away(x: np.ndarray) -> np.ndarray:
     """Round half away from zero (C ``std::round``, used by TFLite's quantize kernels)."""
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
@@ -293,7 +312,7 @@ def to_input(pixels: np.ndarray, shape: tuple[int, ...], dtype, scale: float = 0
     if int(np.prod(shape)) != pixels.size:
         raise ValueError(f"pixels shape {pixels.shape} does not fit input shape {tuple(shape)}")
     if mean is not None and std is not None:
-        real = (pixels.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+        real = normalize(pixels, mean, std)
         if dtype == np.float32:
             out = real
         elif dtype in (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int16)):

@@ -9,8 +9,9 @@ API) and a bare concrete function leaves unfrozen READ_VARIABLE ops.
 Quantization follows the TFLite 8-bit scheme (https://ai.google.dev/edge/litert/models/quantization_spec):
 int8 activations with per-tensor scale / zero point, int8 weights with per-channel scales, int32 biases.
 The calibration (representative) data are training-split images, drawn class-balanced, preprocessed by the shared
-:func:`edgecnn.preprocess.to_pixels`, fed as raw 0..255 float32 exactly as in training (the model normalises
-inside), each sample shaped like the model input.
+:func:`edgecnn.preprocess.to_pixels` and normalised by the model's recorded mean/std exactly as in training
+(:func:`edgecnn.preprocess.normalize`: raw 0..255 for edgecnn's own networks, which rescale inside; [-1, 1] for
+MobileNetV2), each sample shaped like the model input.
 
 The float-vs-int8 comparison is measured by :mod:`edgecnn.train.evaluate` and reported by
 :mod:`edgecnn.train.report`.
@@ -33,6 +34,7 @@ from edgecnn.modelinfo import TensorInfo, float_ops, operator_counts
 from edgecnn.outputs import pending_files, refuse_existing
 from edgecnn.runtime import load_backend
 from edgecnn.train import data as D
+from edgecnn.preprocess import normalize
 from edgecnn.train.evaluate import collapse_warning, load_splits, metrics, predict_keras, predict_tflite
 from edgecnn.train.outdir import TrainedModel, load_trained
 from edgecnn.train.report import plot_quantize_confusions, quantize_report, report_paths
@@ -80,18 +82,22 @@ def check_representative(samples: list[np.ndarray], input_shape: tuple[int, ...]
             raise ValueError(f"representative sample {i} has dtype {s.dtype}, expected float32")
 
 
-def representative_dataset(pixels: np.ndarray, input_shape: tuple[int, ...]):
+def representative_dataset(pixels: np.ndarray, input_shape: tuple[int, ...], pre: Preprocessing | None = None):
     """The converter's ``representative_dataset``: a callable yielding ``[sample]`` lists.
 
     Args:
         pixels: (n, h, w, c) uint8 calibration images.
         input_shape: (1, h, w, c) model input shape.
+        pre: the model's preprocessing record; its mean/std normalise the samples exactly as in training
+            (:func:`edgecnn.preprocess.normalize`). None = raw pixels.
     Returns:
-        a zero-argument generator function; each sample is (1, h, w, c) float32 raw pixels 0..255.
+        a zero-argument generator function; each sample is (1, h, w, c) float32: raw pixels 0..255 for edgecnn's
+        own networks (mean 0, std 1), [-1, 1] for MobileNetV2.
     Raises:
         ValueError: from :func:`check_representative`, before anything is converted.
     """
-    samples = [p[None].astype(np.float32) for p in pixels]
+    mean, std = (pre.mean, pre.std) if pre is not None else (None, None)
+    samples = [normalize(p[None], mean, std) for p in pixels]
     check_representative(samples, input_shape)
 
     def gen():
@@ -117,13 +123,14 @@ def _saved_model(model, folder: Path) -> tuple[int, ...]:
     return shape
 
 
-def convert(model, rep_pixels: np.ndarray | None = None, io: str = "int8") -> bytes:
+def convert(model, rep_pixels: np.ndarray | None = None, io: str = "int8", pre: Preprocessing | None = None) -> bytes:
     """Convert a Keras model to TFLite.
 
     Args:
-        model: Keras model, (None, h, w, c) float32 0..255 in, (None, classes) softmax out.
+        model: Keras model, (None, h, w, c) float32 normalised pixels in (``pre``), (None, classes) softmax out.
         rep_pixels: (n, h, w, c) uint8 calibration images for full-integer quantization; None = a float32 model.
         io: interface dtype for a quantized model: int8, uint8 or float32 (float interface, int8 inside).
+        pre: the model's preprocessing record (normalises the calibration images); None = raw pixels.
     Returns:
         the .tflite flatbuffer bytes (batch size 1).
     Raises:
@@ -135,7 +142,7 @@ def convert(model, rep_pixels: np.ndarray | None = None, io: str = "int8") -> by
         raise ValueError(f"io is {io!r}, expected one of {', '.join(IO_TYPES)}")
     shape = (1, *[int(d) for d in model.input_shape[1:]])
     # Checked before anything is exported or converted.
-    rep = representative_dataset(rep_pixels, shape) if rep_pixels is not None else None
+    rep = representative_dataset(rep_pixels, shape, pre) if rep_pixels is not None else None
     with tempfile.TemporaryDirectory(prefix="edgecnn-export-") as folder:
         _saved_model(model, Path(folder))
         conv = tf.lite.TFLiteConverter.from_saved_model(folder)
@@ -268,7 +275,7 @@ def convert_pair(tm: TrainedModel, calib: np.ndarray, pre: Preprocessing, traini
                  opts: QuantizeOptions) -> tuple[bytes, bytes]:
     """(int8, float32) .tflite bytes of ``tm.model``, calibrated on ``calib`` ((n, h, w, c) uint8), tensor names
     shortened unless ``opts.keep_names``, labels, preprocessing and the ``training`` record embedded."""
-    int8_bytes = convert(tm.model, full_range(calib), opts.io)
+    int8_bytes = convert(tm.model, full_range(calib), opts.io, tm.pre)
     float_bytes = convert(tm.model, None)
     if not opts.keep_names:
         int8_bytes, float_bytes = shorten_tensor_names(int8_bytes), shorten_tensor_names(float_bytes)
@@ -281,7 +288,7 @@ def compare(tm: TrainedModel, int8_path: Path, x: np.ndarray, y: np.ndarray, nam
             progress: bool) -> tuple[dict, dict, float, list[str]]:
     """Float Keras vs the int8 .tflite at ``int8_path`` on (x, y): (float metrics, int8 metrics, top-1 agreement
     0..1, collapse warnings)."""
-    f_scores = predict_keras(tm.model, x)
+    f_scores = predict_keras(tm.model, x, tm.pre)
     q_scores = predict_tflite(int8_path, x, progress, name)
     f_pred, q_pred = f_scores.argmax(1), q_scores.argmax(1)
     warnings = [w for w in [collapse_warning(y, q_pred, tm.labels, f_pred)] if w]

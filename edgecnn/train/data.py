@@ -489,6 +489,17 @@ def balanced_sample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(out, np.int64))
 
 
+def small_class_warnings(counts: dict[str, int], minimum: int) -> list[str]:
+    """One warning per class with fewer than ``minimum`` images, naming the class and its count (pure).
+
+    A class that small gets a handful of validation images (its accuracy is a coarse estimate) and is easily
+    missed; more photos of it help more than more epochs.
+    """
+    return [f"class {k!r} has only {v} image{'s' if v != 1 else ''} (fewer than {minimum}): its accuracy will be "
+            f"unreliable; add photos of it (check its precision/recall in the report)"
+            for k, v in counts.items() if v < minimum]
+
+
 def describe(ds: Dataset) -> str:
     """Multi-line text: per-class counts (with a note when the classes are imbalanced beyond
     :data:`IMBALANCE_NOTE` : 1) and every skipped file with its reason."""

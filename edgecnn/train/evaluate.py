@@ -16,6 +16,7 @@ import numpy as np
 from edgecnn.config import DEFAULT_SEED, DEFAULT_TOP_K, DEFAULT_VAL_SPLIT, Preprocessing
 from edgecnn.errors import DataError, ModelError
 from edgecnn.metadata import read_metadata
+from edgecnn.preprocess import normalize
 from edgecnn.runtime import Classifier
 from edgecnn.train import data as D
 from edgecnn.train.outdir import load_trained
@@ -39,13 +40,15 @@ def load_splits(spec: str, pre: Preprocessing, labels: list[str] | None, seed: i
     return D.make_splits(ds, val_split, seed)
 
 
-def predict_keras(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Keras model scores. x: (N, h, w, c) uint8. Returns (N, classes) float32.
+def predict_keras(model, x: np.ndarray, pre: Preprocessing | None = None, batch_size: int = 256) -> np.ndarray:
+    """Keras model scores. x: (N, h, w, c) uint8, normalised by ``pre`` (mean/std; None = raw pixels) as in
+    training. Returns (N, classes) float32.
 
     Converted to float32 one chunk at a time, so a large split is never held as float32 all at once.
     """
     chunk = 16 * batch_size
-    parts = [np.asarray(model.predict(x[i:i + chunk].astype(np.float32), batch_size=batch_size, verbose=0),
+    mean, std = (pre.mean, pre.std) if pre is not None else (None, None)
+    parts = [np.asarray(model.predict(normalize(x[i:i + chunk], mean, std), batch_size=batch_size, verbose=0),
                         dtype=np.float32) for i in range(0, len(x), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, int(model.output_shape[-1])), np.float32)
 
@@ -78,8 +81,10 @@ def metrics(y: np.ndarray, scores: np.ndarray, labels: list[str], k: int = DEFAU
         y: (N,) int true classes; scores: (N, C) float.
         k: the k of top-k (clipped to C).
     Returns:
-        {"accuracy": float 0..1, "n": int, "top_k": {"k": int, "accuracy": float}, "per_class": {label: float or
-        None when the class has no sample}, "confusion": [[int]], "labels": [...]}
+        {"accuracy": float 0..1, "n": int, "top_k": {"k": int, "accuracy": float}, "per_class": {label: recall,
+        float or None when the class has no sample}, "recall" (the same), "precision": {label: float or None when
+        nothing was predicted as it}, "support": {label: int}, "confusion": [[int]] (rows true, columns
+        predicted), "labels": [...]}
     """
     y = np.asarray(y, np.int64)
     n_cls = scores.shape[1]
@@ -87,12 +92,15 @@ def metrics(y: np.ndarray, scores: np.ndarray, labels: list[str], k: int = DEFAU
     k = max(1, min(k, n_cls))
     topk = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     cm = confusion(y, pred, n_cls)
-    support = cm.sum(axis=1)
-    per_class = {str(labels[i]) if i < len(labels) else str(i):
-                 (float(cm[i, i] / support[i]) if support[i] else None) for i in range(n_cls)}
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    names = [str(labels[i]) if i < len(labels) else str(i) for i in range(n_cls)]
+    per_class = {names[i]: (float(cm[i, i] / support[i]) if support[i] else None) for i in range(n_cls)}
+    precision = {names[i]: (float(cm[i, i] / predicted[i]) if predicted[i] else None) for i in range(n_cls)}
     return {"accuracy": float((pred == y).mean()) if len(y) else 0.0, "n": int(len(y)),
             "top_k": {"k": k, "accuracy": float((topk == y[:, None]).any(axis=1).mean()) if len(y) else 0.0},
-            "per_class": per_class, "confusion": cm.tolist(), "labels": [str(x) for x in labels]}
+            "per_class": per_class, "recall": dict(per_class), "precision": precision,
+            "support": {names[i]: int(support[i]) for i in range(n_cls)},
+            "confusion": cm.tolist(), "labels": [str(x) for x in labels]}
 
 
 def collapsed_class(y: np.ndarray, pred: np.ndarray, n_classes: int) -> tuple[int, float, float] | None:
@@ -166,7 +174,7 @@ def _keras_split(path: Path, spec: str, split: str | None, seed: int | None, val
     splits = load_splits(spec, tm.pre, tm.labels, seed, val_split, progress)
     split = split or splits.held_out
     x, y = splits.get(split)
-    return y, predict_keras(tm.model, x), tm.labels, split
+    return y, predict_keras(tm.model, x, tm.pre), tm.labels, split
 
 
 def evaluate(model_path: str | Path, spec: str, split: str | None = None, k: int = DEFAULT_TOP_K,

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgecnn.config import Preprocessing, TrainOptions
+from edgecnn.config import PHOTO_AUGMENT, SMALL_CLASS_IMAGES, Preprocessing, TrainOptions
 from edgecnn.errors import DataError
 from edgecnn.train import data as D
 from edgecnn.train import model as M
+from edgecnn.train.evaluate import metrics, predict_keras
 from edgecnn.train.outdir import check_outdir, write_outdir
+from edgecnn.preprocess import normalize
+from edgecnn.nativelog import quiet_native_stderr
 from edgecnn.train.tfenv import import_tf
 
 
@@ -45,20 +48,62 @@ def make_augment(pre: Preprocessing, opts: TrainOptions):
     return augment
 
 
+def photo_augmenter(opts: TrainOptions):
+    """The ``photo`` augmentation as Keras preprocessing layers, seeded from ``opts.seed``.
+
+    Random resized crop (``RandomZoom`` zooming in by up to :data:`PHOTO_AUGMENT` ``zoom`` of each side,
+    independently, then ``RandomTranslation``), horizontal flip (``opts.flip``), small rotation, and colour jitter
+    (brightness, contrast, saturation; ``RandomColorJitter``), reflecting at the borders. Called with
+    ``training=True`` in the training pipeline only: it is not part of the saved model, so nothing of it runs at
+    inference.
+
+    Returns:
+        keras.Sequential mapping (B, h, w, 3) float32 0..255 to the same shape (values may leave 0..255 slightly;
+        :func:`make_datasets` clips).
+    """
+    keras = M._keras()
+    L = keras.layers
+    a, s = PHOTO_AUGMENT, opts.seed
+    z = (-a["zoom"], 0.0)
+    layers = [L.RandomZoom(z, z, fill_mode="reflect", seed=s + 1),
+              L.RandomTranslation(a["translate"], a["translate"], fill_mode="reflect", seed=s + 2)]
+    if opts.flip:
+        layers.append(L.RandomFlip("horizontal", seed=s + 3))
+    sat = (0.5 - a["saturation"] / 2, 0.5 + a["saturation"] / 2)  # Keras' scale: 0.5 = unchanged
+    layers += [L.RandomRotation(a["rotation"], fill_mode="reflect", seed=s + 4),
+               L.RandomColorJitter((0, 255), brightness_factor=a["brightness"], contrast_factor=a["contrast"],
+                                   saturation_factor=sat, seed=s + 5)]
+    return keras.Sequential(layers, name="augment")
+
+
 def make_datasets(splits: D.Splits, opts: TrainOptions):
-    """tf.data pipelines: (train with shuffle + augmentation, validation). Batches are (B, h, w, c) float32."""
+    """tf.data pipelines: (train with shuffle + augmentation, validation), both normalised by the preprocessing
+    record (:func:`edgecnn.preprocess.normalize`: raw pixels for edgecnn's networks, [-1, 1] for MobileNetV2).
+
+    Batches are (B, h, w, c) float32; ``opts.augment`` picks :func:`make_augment` (``shift``) or
+    :func:`photo_augmenter` (``photo``).
+    """
     tf = import_tf()
+    pre = splits.pre
     xt, yt = splits.train
     xv, yv = splits.val
     to_float = lambda x, y: (tf.cast(x, tf.float32), y)  # noqa: E731
-    rnd = tf.data.Dataset.random(seed=opts.seed).batch(2)
+    norm = lambda x, y: (normalize(x, pre.mean, pre.std), y)  # noqa: E731
     train = (tf.data.Dataset.from_tensor_slices((xt, yt))
              .shuffle(len(yt), seed=opts.seed, reshuffle_each_iteration=True)
              .map(to_float))
-    train = tf.data.Dataset.zip((train, rnd)).map(lambda xy, s: (xy[0], xy[1], s))
-    train = train.map(make_augment(splits.pre, opts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    train = train.batch(opts.batch_size).prefetch(2)
-    val = tf.data.Dataset.from_tensor_slices((xv, yv)).map(to_float).batch(max(256, opts.batch_size)).prefetch(2)
+    if opts.augment == "photo":
+        aug = photo_augmenter(opts)
+        train = train.batch(opts.batch_size).map(
+            lambda x, y: (tf.clip_by_value(aug(x, training=True), 0.0, 255.0), y))
+    else:
+        rnd = tf.data.Dataset.random(seed=opts.seed).batch(2)
+        train = tf.data.Dataset.zip((train, rnd)).map(lambda xy, s: (xy[0], xy[1], s))
+        train = train.map(make_augment(splits.pre, opts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        train = train.batch(opts.batch_size)
+    train = train.map(norm).prefetch(2)
+    val = (tf.data.Dataset.from_tensor_slices((xv, yv)).map(to_float).batch(max(256, opts.batch_size))
+           .map(norm).prefetch(2))
     return train, val
 
 
@@ -66,14 +111,16 @@ def _best_weights_callback():
     import keras
 
     class BestWeights(keras.callbacks.Callback):
-        """Keep the weights of the epoch with the highest ``val_accuracy`` (first one on ties); restore at the end.
-        Also records each epoch's wall time (s) and learning rate into the logs."""
+        """Keep the weights of the epoch with the highest ``val_accuracy`` (first one on ties), counted over every
+        fit it is given to (both phases of transfer learning); restore them at the end of each fit. Also records
+        each epoch's wall time (s) and learning rate into the logs."""
 
         def __init__(self):
             super().__init__()
             self.best = -1.0
-            self.best_epoch = -1
-            self.weights = None
+            self.best_epoch = -1  # 0-based over all fits
+            self.epochs_seen = 0
+            self.saved = None  # [(variable, value)]: by variable, so trainable-flag changes cannot reorder them
             self._t0 = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -86,79 +133,169 @@ def _best_weights_callback():
             logs["lr"] = float(np.asarray(lr))
             acc = float(logs.get("val_accuracy", -1.0))
             if acc > self.best:
-                self.best, self.best_epoch = acc, epoch
-                self.weights = [np.copy(v) for v in self.model.get_weights()]
+                self.best, self.best_epoch = acc, self.epochs_seen
+                self.saved = [(v, np.copy(v.numpy())) for v in self.model.weights]
+            self.epochs_seen += 1
 
         def on_train_end(self, logs=None):
-            if self.weights is not None:
-                self.model.set_weights(self.weights)
+            for v, value in self.saved or []:
+                v.assign(value)
 
     return BestWeights()
 
 
-def prepare_data(spec: str, opts: TrainOptions, log=print) -> tuple[D.Dataset, D.Splits]:
-    """Load DATA ``spec`` with the preprocessing a new model gets and split it (stratified, seeded); log the counts.
-
-    Returns:
-        (the dataset, its splits).
-
-    Raises:
-        DataError: unusable data, or nothing left for validation.
-    """
-    pre = D.default_preprocessing(spec, opts.img_size, opts.channels, opts.resize)
+def prepare_data(spec: str, opts: TrainOptions, log=print) -> tuple[D.Dataset, D.Splits, list[str]]:
+    """Load and split DATA for training; log the counts and the split. Returns (dataset, splits, warnings)."""
+    mean, std = M.input_normalisation(opts.arch)
+    pre = replace(D.default_preprocessing(spec, opts.img_size, opts.channels, opts.resize), mean=(mean,), std=(std,))
     ds = D.load(spec, pre, strict=opts.strict)
     log(D.describe(ds))
+    warnings = D.small_class_warnings(ds.counts(), SMALL_CLASS_IMAGES)
+    for w in warnings:
+        log(f"Warning: {w}")
     splits = D.make_splits(ds, opts.val_split, opts.seed)
     if len(splits.val[1]) == 0:
         raise DataError(f"{spec}: no image left for validation (every class has a single image?); "
-                        "expected at least 2 images in some class")
+                          "expected at least 2 images in some class")
     log(f"split: {len(splits.train[1])} train, {len(splits.val[1])} validation"
         + (f", {len(splits.test[1])} test (official, not used for training)" if splits.test else "")
         + f" (val_split {opts.val_split}, seed {opts.seed})")
-    return ds, splits
+    return ds, splits, warnings
 
 
-def fit_model(splits: D.Splits, opts: TrainOptions, log=print, verbose: int | None = None):
-    """Build the architecture of ``opts`` for ``splits`` and fit it (Adam, cosine decay, seeded and deterministic),
-    keeping the best-on-validation weights.
+def weights_source(opts: TrainOptions, size: int) -> str | None:
+    """Where the pretrained weights come from: ``opts.weights``; else a copy in Keras' cache
+    (:func:`edgecnn.train.model.find_cached_weights`); else ``"imagenet"`` (Keras downloads and caches them). None when
+    training from random weights."""
+    if not opts.transfer:
+        return None
+    if opts.weights:
+        return str(opts.weights)
+    cached = M.find_cached_weights(opts.alpha, size)
+    return str(cached) if cached else "imagenet"
+
+
+def phase_plan(opts: TrainOptions) -> list[tuple[str, int, float]]:
+    """[(phase, epochs, peak learning rate)]: ``head`` then ``fine-tune`` for a pretrained model (a phase with 0
+    epochs is left out), else one ``train`` phase."""
+    if not opts.transfer:
+        return [("train", opts.epochs, opts.lr)]
+    plan = [("head", opts.head_epochs, opts.lr), ("fine-tune", opts.epochs, opts.fine_tune_lr)]
+    return [p for p in plan if p[1] > 0]
+
+
+def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int, verbose: int, log):
+    """Run :func:`phase_plan`: per phase choose the trainable layers (:func:`edgecnn.train.model.set_phase`), compile
+    Adam with a cosine decay over the phase, fit. One best-on-validation callback spans all phases.
 
     Returns:
-        (model, layer costs, history: one dict per epoch, the best-weights callback with ``best`` and
-        ``best_epoch``).
+        (history: per epoch {epoch (1-based over all phases), phase, loss, accuracy, val_loss, val_accuracy, lr,
+        seconds}, phases: per phase {name, epochs, first_epoch, lr, trainable_params, best_val_accuracy,
+        seconds}, the callback (``best``, ``best_epoch``)).
     """
+    import keras
+
+    best = _best_weights_callback()
+    history, phases = [], []
+    for name, epochs, lr in phase_plan(opts):
+        t0 = time.perf_counter()
+        if name != "train":
+            n_train = M.set_phase(model, name, opts.fine_tune_from)
+        else:
+            n_train = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+        log(f"phase {name}: {epochs} epochs, peak lr {lr:g}, {n_train:,} trainable parameters"
+            + (f" (blocks {opts.fine_tune_from}.. of the backbone, BatchNorm frozen)" if name == "fine-tune" else ""))
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps_per_epoch * epochs,
+                                                          alpha=opts.lr_floor)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[best], verbose=verbose,
+                         shuffle=False)  # the tf.data pipeline shuffles (seeded)
+        first = len(history) + 1
+        history += [{"epoch": first + i, "phase": name, **{k: float(v[i]) for k, v in hist.history.items()}}
+                    for i in range(len(hist.history["loss"]))]
+        phases.append({"name": name, "epochs": epochs, "first_epoch": first, "lr": lr,
+                       "trainable_params": n_train,
+                       "best_val_accuracy": max(h["val_accuracy"] for h in history[first - 1:]),
+                       "seconds": round(time.perf_counter() - t0, 1)})
+    return history, phases, best
+
+
+def validation_report(model, splits: D.Splits) -> dict:
+    """Metrics of the kept weights on the validation split (:func:`edgecnn.train.evaluate.metrics`: accuracy,
+    per-class precision and recall, confusion matrix)."""
+    xv, yv = splits.val
+    return metrics(yv, predict_keras(model, xv, splits.pre), splits.labels)
+
+
+def per_class_text(m: dict) -> str:
+    """Lines: per class, its validation images, precision and recall (%), the weakest recall marked."""
+    names = list(m["recall"])
+    w = max(len(k) for k in names + ["class"])
+    rec = {k: v for k, v in m["recall"].items() if v is not None}
+    weak = min(rec, key=rec.get) if rec else None
+    fmt = lambda v: f"{100 * v:6.1f}" if v is not None else "     -"  # noqa: E731
+    lines = [f"  {'class':<{w}}  {'images':>6}  {'precision':>9}  {'recall':>6}"]
+    lines += [f"  {k:<{w}}  {m['support'][k]:>6}  {fmt(m['precision'][k]):>9}  {fmt(m['recall'][k])}"
+              + ("  <- weakest" if k == weak and len(rec) > 1 else "") for k in names]
+    return "\n".join(lines)
+
+
+def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), force: bool = False,
+          log=print, verbose: int | None = None) -> dict:
+    """Train a model on DATA ``spec`` and write OUTDIR (see the module docstring).
+
+    Args:
+        spec: image folder, ``fashion-mnist``, ``fashion-mnist:PATH`` or ``idx:PATH`` (see :mod:`edgecnn.data`).
+        outdir: output folder; must be new or empty unless ``force``.
+        opts: training options (None fields get their defaults, :meth:`TrainOptions.resolved`).
+        log: receives human-readable progress lines (data counts, skipped files, the parameter/MAC table).
+        verbose: Keras fit verbosity; None = progress bar on a terminal, one line per epoch otherwise.
+    Returns:
+        The train report dict (as written to ``train_report.json``): ``arch``, ``width`` (alpha for mobilenetv2),
+        ``pretrained`` (None or {name, weights}), ``params``, ``macs``, ``layers`` (per layer: name, type,
+        output_shape, params, macs), ``input`` (preprocessing record), ``labels``, ``data`` (source, counts,
+        split sizes, seed, val_split, skipped files), ``epochs``, ``phases`` (see :func:`fit_phases`),
+        ``history`` (per epoch: phase, loss, accuracy, val_loss, val_accuracy, lr, seconds), ``best_epoch``
+        (1-based), ``best_val_accuracy`` (0..1), ``validation`` (metrics of the kept weights: per-class precision,
+        recall, confusion), ``warnings``, ``wall_time_s``, ``options``, ``versions``.
+    Raises:
+        OutputExistsError, DataError, edgecnn.errors.ModelError (pretrained weights), ValueError.
+    """
+    t_start = time.perf_counter()
+    opts = opts.resolved()
+    outdir = Path(outdir)
+    check_outdir(outdir, force)
+    if opts.weights:  # a wrong file is reported before the data are read
+        M.check_weights_file(opts.weights, opts.alpha)
+    ds, splits, warnings = prepare_data(spec, opts, log)
+    pre = ds.pre
+
     tf = import_tf()
     import keras
 
-    pre = splits.pre
     keras.utils.set_random_seed(opts.seed)
     tf.config.experimental.enable_op_determinism()
-    model = M.build(opts.arch, (pre.height, pre.width, pre.channels), len(splits.labels), opts.width)
+    weights = weights_source(opts, pre.height)
+    if weights:
+        log(f"pretrained: ImageNet weights from {weights if weights != 'imagenet' else 'Keras (download)'}")
+    width = opts.alpha if opts.arch == "mobilenetv2" else opts.width
+    with quiet_native_stderr():
+        model = M.build(opts.arch, (pre.height, pre.width, pre.channels), len(ds.labels), width, weights=weights)
     costs = M.layer_costs(model)
     log(M.cost_table(costs))
     train_ds, val_ds = make_datasets(splits, opts)
-    steps = int(np.ceil(len(splits.train[1]) / opts.batch_size)) * opts.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(opts.lr, decay_steps=steps, alpha=opts.lr_floor)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    best = _best_weights_callback()
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, callbacks=[best], verbose=verbose,
-                     shuffle=False)  # the tf.data pipeline shuffles (seeded)
-    history = [{"epoch": i + 1, **{k: float(v[i]) for k, v in hist.history.items()}}
-               for i in range(len(hist.history["loss"]))]
-    return model, costs, history, best
+    steps = int(np.ceil(len(splits.train[1]) / opts.batch_size))
+    history, phases, best = fit_phases(model, train_ds, val_ds, opts, steps, verbose, log)
+    val = validation_report(model, splits)
+    log(f"validation split, kept weights (epoch {best.best_epoch + 1}): top-1 {100 * val['accuracy']:.2f}%\n"
+        + per_class_text(val))
 
-
-def train_report(spec: str, ds: D.Dataset, splits: D.Splits, opts: TrainOptions, costs, history: list[dict], best,
-                 wall_time_s: float) -> dict:
-    """The train report written as ``train_report.json`` (keys listed in :func:`train`)."""
-    tf = import_tf()
-    import keras
-
-    pre = splits.pre
-    return {
-        "arch": opts.arch, "width": opts.width,
+    report = {
+        "arch": opts.arch, "width": width,
+        "pretrained": {"name": opts.pretrained, "weights": weights} if weights else None,
         "params": sum(c.params for c in costs), "macs": sum(c.macs for c in costs),
         "layers": [asdict(c) for c in costs],
         "input": pre.to_dict(), "labels": list(ds.labels),
@@ -166,41 +303,15 @@ def train_report(spec: str, ds: D.Dataset, splits: D.Splits, opts: TrainOptions,
                  "val": len(splits.val[1]), "test": len(splits.test[1]) if splits.test else 0,
                  "seed": opts.seed, "val_split": opts.val_split,
                  "skipped": [asdict(s) for s in ds.skipped]},
-        "epochs": opts.epochs, "history": history,
+        "epochs": len(history), "phases": phases, "history": history,
         "best_epoch": best.best_epoch + 1, "best_val_accuracy": best.best,
-        "wall_time_s": round(wall_time_s, 1),
+        "validation": val, "warnings": warnings,
+        "wall_time_s": round(time.perf_counter() - t_start, 1),
         "options": asdict(opts),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
     }
-
-
-def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), force: bool = False,
-          log=print, verbose: int | None = None) -> dict:
-    """Train a model on DATA ``spec`` and write OUTDIR (:mod:`edgecnn.train.outdir`).
-
-    Args:
-        spec: image folder, ``fashion-mnist``, ``fashion-mnist:PATH`` or ``idx:PATH`` (see :mod:`edgecnn.train.data`).
-        outdir: output folder; must be new or empty unless ``force``.
-        opts: training options.
-        log: receives human-readable progress lines (data counts, skipped files, the parameter/MAC table).
-        verbose: Keras fit verbosity; None = progress bar on a terminal, one line per epoch otherwise.
-    Returns:
-        The train report dict (as written to ``train_report.json``): ``arch``, ``width``, ``params``, ``macs``,
-        ``layers`` (per layer: name, type, output_shape, params, macs), ``input`` (preprocessing record),
-        ``labels``, ``data`` (source, counts, split sizes, seed, val_split, skipped files), ``epochs``,
-        ``history`` (per epoch: loss, accuracy, val_loss, val_accuracy, lr, seconds), ``best_epoch`` (1-based),
-        ``best_val_accuracy`` (0..1), ``wall_time_s``, ``options``, ``versions``.
-    Raises:
-        OutputExistsError, DataError, ValueError.
-    """
-    t_start = time.perf_counter()
-    outdir = Path(outdir)
-    check_outdir(outdir, force)
-    ds, splits = prepare_data(spec, opts, log)
-    model, costs, history, best = fit_model(splits, opts, log, verbose)
-    report = train_report(spec, ds, splits, opts, costs, history, best, time.perf_counter() - t_start)
-    write_outdir(outdir, model, splits.labels, splits.pre, report,
-                 f"{opts.arch} x{opts.width} on {spec}: best val {100 * best.best:.2f}%")
+    write_outdir(outdir, model, splits.labels, pre, report,
+                 f"{opts.arch} x{width} on {spec}: best val {100 * best.best:.2f}%")
     log(f"best validation accuracy {100 * best.best:.2f}% at epoch {report['best_epoch']}; "
         f"wrote {outdir} in {report['wall_time_s']:.0f} s")
     return report

@@ -14,9 +14,14 @@ Nothing here trains; nothing here is imported by the device runtime.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH
+import numpy as np
+
+from edgecnn.config import ARCHITECTURES, DEFAULT_ARCH, MOBILENETV2_ALPHAS
+from edgecnn.errors import ModelError
 from edgecnn.train.tfenv import apply_tensorflow_env
 
 #: L2 weight decay on convolution kernels, as in the MLPerf Tiny ResNet-8 reference.
@@ -195,11 +200,187 @@ def cnn(input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0,
     return keras.Model(inp, out, name="cnn")
 
 
+# ------------------------------------------------------------------------------------ MobileNetV2 (pretrained)
+
+#: MobileNetV2's input normalisation in pixel units: ``(pixel - 127.5) / 127.5`` maps 0..255 to [-1, 1]
+#: (Keras Applications ``mobilenet_v2.preprocess_input``, mode "tf"; the TF-slim training code). It is recorded in
+#: preprocessing.json / the .tflite metadata and applied outside the model, never inside as well.
+MOBILENETV2_MEAN = 127.5
+MOBILENETV2_STD = 127.5
+#: Layers of the Keras Applications MobileNetV2 without its top, input layer included (the same at every alpha).
+MOBILENETV2_LAYERS = 154
+#: Names of the layers edgecnn puts on top of a backbone; every other layer belongs to the backbone.
+HEAD_LAYERS = ("gap", "drop", "fc")
+#: Input sizes (pixels, square) for which Keras Applications publishes separate ImageNet weight files.
+KERAS_WEIGHT_SIZES = (96, 128, 160, 192, 224)
+
+
+def keras_weights_name(alpha: float, size: int = 224) -> str:
+    """File name of the no-top ImageNet weights in Keras' cache (``$KERAS_HOME/models``), as Keras Applications
+    names them, e.g. ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5``."""
+    return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{size}_no_top.h5"
+
+
+def keras_cache_dir() -> Path:
+    """``$KERAS_HOME/models`` (default ``~/.keras/models``), where Keras keeps downloaded weights."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+
+
+def find_cached_weights(alpha: float, size: int):
+    """The ImageNet weights already in Keras' cache: the file for ``size`` when Keras publishes one, else (or when
+    only that is there) the 224-pixel file, which loads at any input size. Returns a Path or None."""
+    names = ([keras_weights_name(alpha, size)] if size in KERAS_WEIGHT_SIZES else []) + [keras_weights_name(alpha)]
+    for name in names:
+        p = keras_cache_dir() / name
+        if p.is_file():
+            return p
+    return None
+
+
+def _project_filters(alpha: float) -> int:
+    """Filters of MobileNetV2's last projection (``block_16_project``): 320 scaled by alpha, multiple of 8."""
+    return _ch(320, alpha)
+
+
+def check_weights_file(path, alpha: float) -> None:
+    """Check that ``path`` holds Keras' no-top MobileNetV2 ImageNet weights for ``alpha`` before loading it.
+
+    Reads the legacy Keras .h5 layout (root attribute ``layer_names``; per layer ``weight_names``).
+
+    Raises:
+        ModelError: missing or unreadable file, not that layout, a different layer count (e.g. a with-top or
+            another network's file), or another alpha (told by ``block_16_project``'s filters).
+    """
+    import h5py  # deferred: comes with the train extra (Keras)
+
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{p}: no such weights file, expected Keras' MobileNetV2 ImageNet no-top .h5 "
+                         f"({keras_weights_name(alpha)})")
+    try:
+        with h5py.File(p, "r") as f:
+            g = f["model_weights"] if "model_weights" in f else f
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs.get("layer_names", [])]
+            kernel = None
+            if "block_16_project" in g:
+                wn = [n.decode() if isinstance(n, bytes) else str(n)
+                      for n in g["block_16_project"].attrs.get("weight_names", [])]
+                kernel = tuple(g["block_16_project"][wn[0]].shape) if wn else None
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"{p}: cannot read as Keras .h5 weights ({str(e).splitlines()[0][:120]}); expected "
+                         f"MobileNetV2 ImageNet no-top weights for alpha {alpha}") from None
+    want = _project_filters(alpha)
+    if len(names) != MOBILENETV2_LAYERS or kernel is None:
+        raise ModelError(f"{p}: {len(names)} layers, expected the {MOBILENETV2_LAYERS} layers of MobileNetV2 "
+                         f"without its top (alpha {alpha}, {keras_weights_name(alpha)})")
+    if kernel[-1] != want:
+        got = next((a for a in MOBILENETV2_ALPHAS if _project_filters(a) == kernel[-1]), None)
+        raise ModelError(f"{p}: weights for alpha {got if got is not None else '?'} (block_16_project has "
+                         f"{kernel[-1]} filters), expected alpha {alpha} ({want} filters)")
+
+
+def mobilenetv2(input_shape: tuple[int, int, int], num_classes: int, alpha: float = 0.35, weights=None,
+                dropout: float = 0.2):
+    """MobileNetV2 (Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear Bottlenecks") from Keras
+    Applications without its top, then global average pooling, dropout and a softmax Dense (``gap``, ``drop``,
+    ``fc``), as one flat functional model (so :func:`layer_costs` sees every layer).
+
+    The input is the *normalised* image, (N, h, w, 3) float32 in [-1, 1] (:data:`MOBILENETV2_MEAN`,
+    :data:`MOBILENETV2_STD`): there is no rescaling layer inside, the normalisation is recorded in the
+    preprocessing record instead. Alpha 0.35 at 96x96 with 5 classes: 417k parameters, 11M MACs; at 160x160,
+    31M MACs (measured with :func:`layer_costs`).
+
+    With ``weights`` (a .h5 path, checked by :func:`check_weights_file`, or ``"imagenet"`` to let Keras fetch
+    and cache them) every BatchNormalization layer is frozen (``trainable = False``, which in Keras 3 also runs
+    it in inference mode), so that fine-tuning on a few hundred images keeps the ImageNet statistics.
+
+    Args:
+        input_shape: (h, w, 3), h and w >= 32.
+        num_classes: >= 2.
+        alpha: width multiplier, one of :data:`edgecnn.config.MOBILENETV2_ALPHAS`.
+        weights: None (random), a path, or "imagenet".
+        dropout: rate before the classifier.
+    Returns:
+        keras.Model named ``mobilenetv2``.
+    Raises:
+        ValueError: bad shape, classes or alpha; ModelError: a weights file that does not fit.
+    """
+    _check(input_shape, num_classes, alpha)
+    if input_shape[2] != 3 or min(input_shape[:2]) < 32:
+        raise ValueError(f"input_shape is {input_shape}, mobilenetv2 expects (h, w, 3) with h, w >= 32")
+    if alpha not in MOBILENETV2_ALPHAS:
+        raise ValueError(f"alpha is {alpha}, expected one of {', '.join(map(str, MOBILENETV2_ALPHAS))}")
+    if weights not in (None, "imagenet"):
+        check_weights_file(weights, alpha)
+    keras = _keras()
+    L = keras.layers
+    try:
+        base = keras.applications.MobileNetV2(input_shape=input_shape, alpha=alpha, include_top=False,
+                                              weights=None if weights is None else str(weights))
+    except Exception as e:  # a download that fails offline, an .h5 Keras cannot map
+        where = "download them" if weights == "imagenet" else f"load {weights}"
+        raise ModelError(f"cannot {where} as MobileNetV2 alpha {alpha} ImageNet weights "
+                         f"({str(e).splitlines()[0][:160]}); offline, pass --weights FILE "
+                         f"({keras_weights_name(alpha)}) or put it in {keras_cache_dir()}") from None
+    if weights is not None:
+        for layer in base.layers:
+            if isinstance(layer, L.BatchNormalization):
+                layer.trainable = False
+    x = L.GlobalAveragePooling2D(name="gap")(base.output)
+    if dropout:
+        x = L.Dropout(dropout, name="drop")(x)
+    out = L.Dense(num_classes, activation="softmax", name="fc")(x)
+    return keras.Model(base.input, out, name="mobilenetv2")
+
+
+def backbone_block(name: str) -> int | None:
+    """MobileNetV2 block of a backbone layer name: 0 for the stem and ``expanded_conv``, ``i`` for
+    ``block_i_*``, 17 for the final ``Conv_1`` / ``Conv_1_bn`` / ``out_relu``; None for head and input layers."""
+    if name in HEAD_LAYERS or name.startswith("input"):
+        return None
+    if name.startswith("block_"):
+        return int(name.split("_")[1])
+    if name in ("Conv_1", "Conv_1_bn", "out_relu"):
+        return 17
+    return 0
+
+
+def set_phase(model, phase: str, fine_tune_from: int = 0) -> int:
+    """Choose what trains in a transfer-learning phase (recompile the model afterwards).
+
+    ``head``: only the head layers (:data:`HEAD_LAYERS`). ``fine-tune``: the head and the backbone layers of
+    blocks >= ``fine_tune_from`` (:func:`backbone_block`). BatchNormalization layers stay frozen (inference mode)
+    in both phases. Returns the number of trainable weights (scalars).
+    """
+    if phase not in ("head", "fine-tune"):
+        raise ValueError(f"phase is {phase!r}, expected 'head' or 'fine-tune'")
+    keras = _keras()
+    for layer in model.layers:
+        block = backbone_block(layer.name)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        elif block is None:
+            layer.trainable = True
+        else:
+            layer.trainable = phase == "fine-tune" and block >= fine_tune_from
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def input_normalisation(arch: str) -> tuple[float, float]:
+    """(mean, std) in pixel units that a model of ``arch`` expects outside it: MobileNetV2's [-1, 1]
+    (:data:`MOBILENETV2_MEAN`, :data:`MOBILENETV2_STD`); (0, 1), raw pixels, for edgecnn's own networks, which
+    rescale inside."""
+    return (MOBILENETV2_MEAN, MOBILENETV2_STD) if arch == "mobilenetv2" else (0.0, 1.0)
+
+
 _BUILDERS = {"resnet8": resnet8, "mobilenet": mobilenet, "cnn": cnn}
 
 
-def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0):
-    """Build architecture ``arch`` (one of :data:`ARCHITECTURES`). Raises ValueError for an unknown name."""
+def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0, weights=None):
+    """Build architecture ``arch`` (one of :data:`ARCHITECTURES`); for ``mobilenetv2`` ``width`` is alpha and
+    ``weights`` is passed on (see :func:`mobilenetv2`). Raises ValueError for an unknown name."""
+    if arch == "mobilenetv2":
+        return mobilenetv2(input_shape, num_classes, alpha=width, weights=weights)
     if arch not in _BUILDERS:
         raise ValueError(f"architecture is {arch!r}, expected one of {', '.join(ARCHITECTURES)}")
     return _BUILDERS[arch](input_shape, num_classes, width=width)

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+import numpy as np
 from pathlib import Path
 
 from edgecnn.config import DEFAULT_SEED, DEFAULT_VAL_SPLIT, Preprocessing
 from edgecnn.errors import DataError, ModelError
 from edgecnn.labels import read_labels, write_labels
 from edgecnn.outputs import pending_dir, refuse_nonempty_dir, write_text
-from edgecnn.train.report import plot_curve
+from edgecnn.train.report import plot_confusions, plot_curve
 from edgecnn.train.tfenv import import_tf
 
 #: File names inside OUTDIR.
@@ -34,6 +36,7 @@ LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"
 REPORT_FILE = "train_report.json"
 CURVE_FILE = "training_curve.png"
+CONFUSION_FILE = "confusion.png"
 
 
 def check_outdir(outdir: str | Path, force: bool) -> None:
@@ -61,6 +64,10 @@ def write_outdir(outdir: str | Path, model, labels: list[str], pre: Preprocessin
         write_text(tmp / PREPROCESSING_FILE, json.dumps(pre.to_dict(), indent=2) + "\n")
         write_text(tmp / REPORT_FILE, json.dumps(report, indent=2) + "\n")
         plot_curve(report["history"], report["best_epoch"], tmp / CURVE_FILE, curve_title)
+        val = report.get("validation")
+        if val:  # the validation confusion matrix of the kept weights
+            plot_confusions({f"validation ({100 * val['accuracy']:.2f}%)": np.array(val["confusion"])}, labels,
+                            tmp / CONFUSION_FILE)
 
 
 def load_outdir(path: str | Path) -> tuple[Path, list[str], Preprocessing, dict]:

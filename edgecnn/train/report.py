@@ -23,6 +23,12 @@ def plot_curve(history: list[dict], best_epoch: int, path: str | Path, title: st
 
     ep = [h["epoch"] for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    starts = [h for i, h in enumerate(history) if "phase" in h and (i == 0 or history[i - 1].get("phase") != h["phase"])]
+    for h in starts[1:]:  # phase boundaries (transfer learning: head, then fine-tune)
+        for a in (a1, a2):
+            a.axvline(h["epoch"] - 0.5, color="tab:red", alpha=0.4, linestyle="--")
+            a.text(h["epoch"] - 0.4, 0.02, h["phase"], transform=a.get_xaxis_transform(), color="tab:red",
+                   fontsize=8)
     a1.plot(ep, [h["loss"] for h in history], label="train")
     a1.plot(ep, [h["val_loss"] for h in history], label="validation")
     a1.set_xlabel("epoch")
