@@ -36,7 +36,7 @@ $(DEVICE_STAMP): pyproject.toml
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
-# The property sweep over generated models and image files, long (400 examples per property, a few minutes).
+# The property sweep over generated models and image files, long (3000 examples per property, ~1.5 minutes).
 test-sweep: $(STAMP)
 	$(PY) -m pytest -q -m slow tests/test_sweep.py
 

@@ -24,7 +24,7 @@ from tests.tflite_builder import Spec, build
 
 #: Examples per property: few by default, many with -m slow (or EDGECNN_SWEEP_EXAMPLES).
 FAST = int(os.environ.get("EDGECNN_SWEEP_EXAMPLES", "40"))
-LONG = 400
+LONG = 3000
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
                derandomize=True)
 
