@@ -117,28 +117,43 @@ class Broker:
 
 class Subscriber:
     """A paho-mqtt client that records every message (topic, payload text, retained flag) on ``topics``, and
-    subscribes again after each reconnect."""
+    subscribes again after each reconnect.
+
+    The constructor returns only once the broker has confirmed the subscription (SUBACK, paho's ``on_subscribe``):
+    a message published after that reaches :attr:`messages`; one published between CONNACK and SUBACK would not.
+
+    Raises:
+        RuntimeError: no SUBACK within 10 s.
+    """
 
     def __init__(self, port: int, topics=("#",)):
         import paho.mqtt.client as paho
 
         self.messages: list[tuple[str, str, bool]] = []
         self.connected = 0
+        self.subscribed = 0  # SUBACKs received, one per (re)connect
         self._c = paho.Client(paho.CallbackAPIVersion.VERSION2)
         self._c.reconnect_delay_set(0.2, 0.5)
 
         def on_connect(client, userdata, flags, rc, props):
-            for t in topics:
-                client.subscribe(t, qos=1)
+            client.subscribe([(t, 1) for t in topics])
             self.connected += 1
 
+        def on_subscribe(client, userdata, mid, reason_codes, props):
+            if all(not rc.is_failure for rc in reason_codes):
+                self.subscribed += 1
+
         self._c.on_connect = on_connect
+        self._c.on_subscribe = on_subscribe
         self._c.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload.decode(), bool(m.retain)))
         self._c.connect("127.0.0.1", port, 30)
         self._c.loop_start()
         deadline = time.monotonic() + 10
-        while not self.connected and time.monotonic() < deadline:
+        while not self.subscribed and time.monotonic() < deadline:
             time.sleep(0.02)
+        if not self.subscribed:
+            self.close()
+            raise RuntimeError(f"no SUBACK from the broker on port {port} for {list(topics)} within 10 s")
 
     def on(self, topic: str) -> list[tuple[str, bool]]:
         return [(p, r) for t, p, r in self.messages if t == topic]
