@@ -443,7 +443,8 @@ def _start_service(service_opts, clf, src, log, runtime_opts):
               help="Write the annotated video to this .mp4 (mp4v) or .avi (MJPG) file, at the source's frame rate "
                    "(15 frames/s when unknown).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
-              help='Write one JSON object per processed frame, one per line, flushed per line: {"frame": index '
+              help='Write one JSON object per processed frame, one per line, written under this name as the run '
+                   'goes (follow it with tail -f) and flushed per line: {"frame": index '
                    'in the source, "t": seconds since start, "top": [{"index", "label", "score"}], "ms": {stage: '
                    'ms}}; and one per event: {"event": "change", "label", "index", "score", "frame", "t": Unix '
                    'seconds, "previous"}.')

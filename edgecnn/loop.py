@@ -21,7 +21,7 @@ from pathlib import Path
 from edgecnn.config import DEFAULT_RECORD_FPS, RECORD_MIN_FREE_BYTES, LoopOptions
 from edgecnn.errors import WriteError
 from edgecnn.opencv import has_gui, import_cv2, quiet_logs
-from edgecnn.outputs import PendingFile, write_error
+from edgecnn.outputs import LineAppender, PendingFile
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import latency_stats
 from edgecnn.stop import signal_name
@@ -149,56 +149,38 @@ class LoopResult:
 
 # ----------------------------------------------------------------------------------------------- sinks
 class FrameLog:
-    """``--log``: one JSON object per processed frame, one per line, flushed per line (so a run that stops early
-    keeps every frame already processed). Written through :class:`edgecnn.outputs.PendingFile`: the lines go to a
-    temporary file beside ``path`` that takes its name on :meth:`close`. The caller checks it may be written."""
+    """``--log``: one JSON object per processed frame (and per event), one per line, under its final name from the
+    start: each line is written out as soon as its frame is done (``tail -f`` follows a running service; a run that
+    stops early, even by SIGKILL or a power loss, keeps the lines already written). Written through
+    :class:`edgecnn.outputs.LineAppender`: whole lines only; after a failed write (disk full, ...) the file is cut
+    back to its last complete line. The caller checks it may be written (:func:`edgecnn.outputs.refuse_existing`).
+
+    Raises:
+        OSError: the file cannot be created.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._pending = PendingFile(self.path)
-        self._f = open(self._pending.tmp, "w", encoding="utf-8")
-        self._error: WriteError | None = None
+        self._out = LineAppender(self.path)
 
     def write(self, frame_index: int, t: float, top: list, stage_ms: dict[str, float]) -> None:
         """Write ``{"frame", "t" (s since the loop started, at the result), "top": [{"index", "label", "score"}],
         "ms": {stage: ms}}``.
 
         Raises:
-            WriteError: the line cannot be written (disk full, ...); the log is then discarded on :meth:`close`.
+            WriteError: the line cannot be written (disk full, ...); the file keeps the complete lines before it.
         """
         rec = {"frame": frame_index, "t": round(t, 6), "top": [p.to_dict() for p in top],
                "ms": {k: round(v, 4) for k, v in stage_ms.items()}}
-        self._line(rec)
+        self._out.write_line(json.dumps(rec, separators=(",", ":")))
 
     def write_event(self, event: dict) -> None:
         """Write an event (:meth:`edgecnn.events.Event.to_dict`: has ``"event"``, and ``"t"`` in Unix seconds)."""
-        self._line(event)
-
-    def _line(self, record: dict) -> None:
-        if self._error is not None:
-            raise self._error
-        try:
-            self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._f.flush()
-        except OSError as e:
-            self._error = write_error(self.path, e)
-            raise self._error from None
+        self._out.write_line(json.dumps(event, separators=(",", ":")))
 
     def close(self) -> None:
-        """Close the file and give it its name (with every line written so far); after a failed write the file is
-        deleted instead (a log with a cut line is never left under its name).
-
-        Raises:
-            WriteError: the last lines cannot be written.
-        """
-        try:
-            self._f.close()
-        except OSError as e:
-            self._error = self._error or write_error(self.path, e)
-        if self._error is not None:
-            self._pending.discard()
-            raise self._error
-        self._pending.commit()
+        """Close the file (it already holds every complete line written)."""
+        self._out.close()
 
 
 class Recorder:

@@ -23,6 +23,11 @@ Ways to write:
 * :func:`pending_files`: several files that appear together or not at all (``edgecnn quantize``).
 * :func:`pending_dir`: a whole folder (``edgecnn train``'s OUTDIR).
 
+The one exception to the temporary-file rule is a log a running service appends to (the camera's ``--log``):
+:class:`LineAppender` writes it under its final name as it goes, so it can be followed (``tail -f``) and a power
+loss keeps what was written. It appends whole lines only, and after a failed write it cuts the file back to the end
+of the last complete line, so no cut line is left under the name.
+
 Imports only the standard library.
 """
 
@@ -238,3 +243,72 @@ def pending_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class LineAppender:
+    """Append complete lines to ``path`` under its final name, each one written out at once (no buffering in this
+    process: a reader such as ``tail -f`` sees every line as soon as :meth:`write_line` returns; no fsync, so a
+    power loss may lose the last lines the kernel had not yet stored).
+
+    ``path`` is created, or emptied when it exists (the caller applies :func:`refuse_existing` first), with mode
+    :func:`file_mode`. A failed write (disk full, ...) or an exception in the middle of one truncates the file back
+    to the end of the last complete line, and every later :meth:`write_line` raises the same error.
+
+    Args:
+        path: the log file.
+    Raises:
+        OSError: the file cannot be created (no such folder, no permission).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.lines = 0
+        self._f = open(self.path, "wb", buffering=0)
+        self._end = 0  # bytes up to the end of the last complete line
+        self._error: WriteError | None = None
+
+    def write_line(self, text: str) -> None:
+        """Append ``text`` (UTF-8, without its newline; must not contain one) and a newline.
+
+        Raises:
+            WriteError: the line cannot be written; the message names the file, the reason and the complete lines
+                it keeps.
+            ValueError: ``text`` contains a newline, or the appender is closed.
+        """
+        if "\n" in text:
+            raise ValueError("a line must not contain a newline")
+        if self._error is not None:
+            raise self._error
+        data = (text + "\n").encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._f.write(view):]
+        except OSError as e:
+            self._cut()
+            self._error = WriteError(f"{self.path}: cannot write ({e.strerror or e}); it keeps the {self.lines} "
+                                     f"complete lines written before")
+            raise self._error from None
+        except BaseException:  # Ctrl-C in the middle of a line
+            self._cut()
+            raise
+        self._end += len(data)
+        self.lines += 1
+
+    def _cut(self) -> None:
+        """Truncate the file to the end of the last complete line (ftruncate also works on a full disk)."""
+        try:
+            self._f.truncate(self._end)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Close the file (idempotent). A line cut by an interruption is truncated away first."""
+        if self._f.closed:
+            return
+        try:
+            if self._f.seek(0, os.SEEK_END) != self._end:
+                self._cut()
+        except OSError:
+            pass
+        self._f.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgecnn import outputs
-from edgecnn.errors import OutputExistsError
+from edgecnn.errors import OutputExistsError, WriteError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,3 +113,37 @@ def test_temporary_file_and_rename_live_only_in_outputs():
     offenders = [f"{p.relative_to(REPO)}:{i}" for p in files if p.name != "outputs.py"
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_line_appender_writes_under_the_name_and_cuts_a_failed_line(tmp_path):
+    import errno
+
+    log = tmp_path / "run.jsonl"
+    out = outputs.LineAppender(log)
+    out.write_line('{"frame":0}')
+    assert log.read_text() == '{"frame":0}\n'  # readable under its name at once, before close
+    real = out._f
+
+    class HalfThenFull:  # the disk fills in the middle of a line: part of it is written, then ENOSPC
+        def __init__(self):
+            self.calls = 0
+
+        def write(self, data):
+            self.calls += 1
+            if self.calls == 1:
+                return real.write(data[:5])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    out._f = HalfThenFull()
+    with pytest.raises(WriteError, match=r"run.jsonl: cannot write \(No space left on device\); it keeps the 1 "):
+        out.write_line('{"frame":1}')
+    assert log.read_text() == '{"frame":0}\n'  # the cut line is gone
+    with pytest.raises(WriteError):
+        out.write_line('{"frame":2}')  # later lines fail the same way
+    out.close()
+    assert log.read_text() == '{"frame":0}\n' and oct(log.stat().st_mode & 0o777) == oct(outputs.file_mode())
+    with pytest.raises(ValueError, match="newline"):
+        outputs.LineAppender(tmp_path / "other.jsonl").write_line("a\nb")

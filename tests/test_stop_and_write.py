@@ -43,6 +43,39 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
     raise AssertionError("timed out waiting for the process to get going")
 
 
+def _frames(records: list[dict]) -> list[dict]:
+    """The per-frame records of a --log (event records, which have an "event" key, left out)."""
+    return [r for r in records if "event" not in r]
+
+
+def test_log_can_be_followed_while_the_camera_runs(tmp_path, slideshow):
+    """A service's --log is there, in complete lines, while the camera runs (``tail -f``), and it grows."""
+    log = tmp_path / "run.jsonl"
+    p = _start(["camera", MODEL, "--source", slideshow, "--max-fps", "10", "--log", log, "--headless", "--json"])
+    try:
+        seen = []
+        for want in (1, 4):  # first lines, then more of them: the file grows under its name as frames are done
+            _wait_for(lambda: p.poll() is not None or (log.exists() and log.read_text().count("\n") >= want))
+            text = log.read_text()
+            assert p.poll() is None, p.communicate()
+            complete = text[:text.rfind("\n") + 1]  # what tail -f has shown so far
+            seen.append([json.loads(ln) for ln in complete.splitlines()])  # every line whole JSON
+            assert len(seen[-1]) >= want
+        assert seen[1][:len(seen[0])] == seen[0]
+        assert [r["frame"] for r in seen[1] if "event" not in r] == list(range(len(_frames(seen[1]))))
+        os.kill(p.pid, signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    records = [json.loads(ln) for ln in log.read_text().splitlines()]
+    assert len(_frames(records)) == summary["frames"] >= len(_frames(seen[1])) and records[:len(seen[1])] == seen[1]
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["run.jsonl"]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
     import cv2
@@ -51,8 +84,8 @@ def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
     p = _start(["camera", MODEL, "--source", slideshow, "--max-fps", "10", "--record", video, "--log", log,
                 "--headless", "--json"])
 
-    def logging():  # the log is written to a hidden temporary file until the run ends
-        return any(q.stat().st_size > 0 for q in tmp_path.glob(".run.*.jsonl")) or p.poll() is not None
+    def logging():  # the log is written under its name as the run goes
+        return (log.exists() and log.stat().st_size > 0) or p.poll() is not None
 
     _wait_for(logging)
     time.sleep(0.3)
@@ -68,7 +101,7 @@ def test_stop_signal_ends_camera_like_ctrl_c(tmp_path, slideshow, sig):
     records = [json.loads(ln) for ln in log.read_text().splitlines()]  # every line complete JSON
     assert abs(len([r for r in records if "event" not in r]) - summary["frames"]) <= 1, (out, err)
     left = sorted(q.name for q in tmp_path.iterdir())
-    assert left == ["run.jsonl", "run.mp4"], (left, out, err)  # no hidden temporary left
+    assert left == ["run.jsonl", "run.mp4"], (left, out, err)  # no hidden temporary (of the recording) left
     cap = cv2.VideoCapture(str(video))
     n = 0
     while cap.read()[0]:
@@ -157,7 +190,12 @@ def test_log_into_a_full_disk(small_fs, slideshow):
     assert "Traceback" not in res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["ended"] == "write failed" and 0 < summary["frames"] < 120
-    assert sorted(q.name for q in sd.iterdir()) == ["filler"]  # no log with a cut last line under the name
+    assert sorted(q.name for q in sd.iterdir()) == ["filler", "run.jsonl"]  # the log stays, with what it holds
+    text = log.read_text()
+    assert text.endswith("\n")  # cut back to the last complete line: no cut line under the name
+    records = [json.loads(ln) for ln in text.splitlines()]  # every line whole JSON
+    assert [r["frame"] for r in _frames(records)] == list(range(summary["frames"] - 1))  # all but the last frame's
+    assert f"keeps the {len(records)} complete lines" in errors[0]
 
 
 def test_histogram_into_a_full_disk(small_fs, tmp_path):
