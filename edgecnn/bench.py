@@ -319,13 +319,14 @@ def pipeline_row(classifier, source_spec: str, runs: int, warmup: int, env: dict
     source = open_source(source_spec)
     try:
         with _progress_bar(runs, f"{classifier.path.name} pipeline", progress) as bar:
-            res = run_loop(source, classifier, LoopOptions(max_frames=runs), on_frame=lambda _: bar.update(1))
+            res = run_loop(source, classifier, LoopOptions(max_frames=runs, latency_window=runs),
+                           on_frame=lambda _: bar.update(1))
     finally:
         source.close()
     if res.frames == 0:
         raise EdgecnnError(res.message or f"{source_spec}: no frames to time")
     summary = res.summary(classifier, source.description)
-    totals = np.asarray(res.stages_ms["total"], dtype=np.float64)
+    totals = res.stages_ms["total"].values()  # every frame: the latency window is runs frames
     row = bench_row(classifier, Timing(t.first_invoke_ms, warmup, totals), env)
     row.update(pipeline=source_spec, fps=summary["fps"], dropped=summary["dropped"],
                stages_ms=summary["stages_ms"], frame_age_ms=summary["frame_age_ms"])

@@ -456,7 +456,9 @@ def _start_service(service_opts, clf, src, log, runtime_opts):
               help='Print the summary as one JSON object: {"frames", "wall_fps" (frames / elapsed time), '
                    '"processing_fps" (frames / time spent on them; failed reads excluded), "dropped", '
                    '"stages_ms": {"capture", "preprocess", "invoke", "postprocess", "render", "total": {"p50", "p90", "p99", "mean", "max"}}, '
-                   '"frame_age_ms", "backend", "threads", "model", ..., "service": {"events", ...}}.')
+                   '"frame_age_ms", "latency_window_frames", "percentile_frames" (p50/p90/p99 cover the most '
+                   'recent percentile_frames frames; mean and max all of them), "backend", "threads", "model", ..., '
+                   '"service": {"events", ...}}.')
 @service_options
 def camera(model, source, top_k, threshold, show, record, log_path, frames, duration, overwrite, as_json,
            print_systemd_unit, **opts):

@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from edgecnn.config import DEFAULT_RECORD_FPS, RECORD_MIN_FREE_BYTES, LoopOptions
+from edgecnn.config import DEFAULT_RECORD_FPS, LATENCY_WINDOW_FRAMES, RECORD_MIN_FREE_BYTES, LoopOptions
 from edgecnn.errors import WriteError
 from edgecnn.opencv import has_gui, import_cv2, quiet_logs
 from edgecnn.outputs import LineAppender, PendingFile
 from edgecnn.sources import EndOfSource, failure_hint
-from edgecnn.stats import latency_stats
+from edgecnn.stats import RecentSamples
 from edgecnn.stop import signal_name
 
 #: Timed stages of one frame, in order; ``total`` (capture start to render end) is added in the summary.
@@ -92,8 +91,10 @@ class LoopResult:
         ended: why the loop stopped: "frames", "duration", "end of source", "quit", "interrupted" (Ctrl-C),
             "stopped by SIGTERM" / "stopped by SIGHUP", "source failed", "write failed" (--record / --log).
         message: for "source failed" and "write failed", what happened (for the user).
-        stages_ms: per stage of :data:`STAGES` plus "total", one duration (ms) per processed frame.
-        frame_age_ms: per processed frame, capture time to result (after postprocess), ms.
+        window: processed frames whose durations are kept for percentiles (the most recent ones).
+        stages_ms: per stage of :data:`STAGES` plus "total", the durations (ms) of the processed frames
+            (:class:`edgecnn.stats.RecentSamples`: exact count/sum/max of all, the last ``window`` kept).
+        frame_age_ms: the same for capture time to result (after postprocess), ms.
     """
 
     frames: int = 0
@@ -102,8 +103,15 @@ class LoopResult:
     failed_reads: int = 0
     ended: str = ""
     message: str | None = None
-    stages_ms: dict[str, array] = field(default_factory=lambda: {s: array("d") for s in (*STAGES, "total")})
-    frame_age_ms: array = field(default_factory=lambda: array("d"))
+    window: int = LATENCY_WINDOW_FRAMES
+    stages_ms: dict[str, RecentSamples] | None = None
+    frame_age_ms: RecentSamples | None = None
+
+    def __post_init__(self) -> None:
+        if self.stages_ms is None:
+            self.stages_ms = {s: RecentSamples(self.window) for s in (*STAGES, "total")}
+        if self.frame_age_ms is None:
+            self.frame_age_ms = RecentSamples(self.window)
 
     @property
     def failed(self) -> bool:
@@ -116,17 +124,18 @@ class LoopResult:
         Keys: frames, wall_fps (frames / wall_s: everything, including time lost to failed reads and pauses),
         processing_fps (frames / the sum of per-frame totals: the rate while frames arrive), fps (= wall_fps, kept
         for scripts), dropped, failed_reads, stages_ms {capture, preprocess, invoke,
-        postprocess, render, total: {p50, p90, p99, mean, max}}, frame_age_ms {same}, backend, threads, model,
-        source, ended, message (what went wrong when ended is "source failed", else None), wall_s. Statistics are
-        None when no frame was processed.
+        postprocess, render, total: {p50, p90, p99, mean, max}}, frame_age_ms {same}, latency_window_frames (the
+        window), percentile_frames (the frames p50/p90/p99 cover: the most recent min(frames, window); mean and max
+        cover every frame), backend, threads, model, source, ended, message (what went wrong when ended is "source
+        failed", else None), wall_s. Statistics are None when no frame was processed.
         """
-        def stats(values) -> dict | None:
-            if not len(values):
+        def stats(values: RecentSamples) -> dict | None:
+            if not values.count:
                 return None
-            s = latency_stats(values)
+            s = values.stats()
             return {k: round(s[k], 4) for k in ("p50", "p90", "p99", "mean", "max")}
 
-        busy_s = sum(self.stages_ms["total"]) / 1e3
+        busy_s = self.stages_ms["total"].total / 1e3
         wall_fps = round(self.frames / self.wall_s, 3) if self.wall_s > 0 else 0.0
         return {
             "frames": self.frames,
@@ -137,6 +146,8 @@ class LoopResult:
             "failed_reads": self.failed_reads,
             "stages_ms": {k: stats(v) for k, v in self.stages_ms.items()},
             "frame_age_ms": stats(self.frame_age_ms),
+            "latency_window_frames": self.window,
+            "percentile_frames": len(self.stages_ms["total"]),
             "backend": classifier.backend.name,
             "threads": classifier.threads,
             "model": str(classifier.path),
@@ -343,7 +354,7 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
     Returns:
         :class:`LoopResult`.
     """
-    res = LoopResult()
+    res = LoopResult(window=options.latency_window)
     st = res.stages_ms
     cap_ms, pre_ms, inv_ms, post_ms, ren_ms, tot_ms = (st[s] for s in (*STAGES, "total"))
     render = renderer is not None and renderer.active
@@ -396,7 +407,7 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
             res.frame_age_ms.append((t4 - frame.t_capture) * 1e3)
             res.frames += 1
             if log is not None:
-                log.write(frame.index, t4 - start, top, {s: st[s][-1] for s in (*STAGES, "total")})
+                log.write(frame.index, t4 - start, top, {s: st[s].last for s in (*STAGES, "total")})
             for sink in sinks:
                 sink.on_frame(frame, top, res)
             dt = t5 - last_end

@@ -102,6 +102,9 @@ def camera_summary_text(s: dict) -> str:
     body = []
     for name, v in [*s["stages_ms"].items(), ("frame age", s["frame_age_ms"])]:
         body.append([name, *(f"{v[k]:.3f}" if v else "-" for k in keys)])
+    if s.get("percentile_frames") is not None and s["percentile_frames"] < s["frames"]:
+        lines.append(f"p50/p90/p99: the last {s['percentile_frames']:,} frames (latency window); mean and max: all "
+                     f"{s['frames']:,} frames")
     service = s.get("service") or {}
     if service.get("events"):
         last = service["last_event"]

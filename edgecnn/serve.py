@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from array import array
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -63,16 +62,15 @@ def parse_address(text: str, default_host: str) -> tuple[str, int]:
 def snapshot(result: LoopResult, elapsed_s: float) -> LoopResult:
     """A copy of a running loop's result, safe to summarise in another thread.
 
-    Each array is copied by one slice (atomic while the loop appends), then all are cut to the shortest, so every
-    statistic covers the same frames.
+    Each series is copied (its buffer by one slice, atomic while the loop appends), all cut to the frames every one
+    of them has, so every statistic covers the same frames (within one frame once the latency window is full).
     """
-    stages = {k: v[:] for k, v in result.stages_ms.items()}
-    age = result.frame_age_ms[:]
-    n = min([len(age), *map(len, stages.values())])
+    series = [*result.stages_ms.values(), result.frame_age_ms]
+    n = min(s.count for s in series)
     out = LoopResult(frames=n, wall_s=elapsed_s, dropped=int(result.dropped), failed_reads=result.failed_reads,
-                     ended=result.ended or "running", message=result.message)
-    out.stages_ms = {k: array("d", v[:n]) for k, v in stages.items()}
-    out.frame_age_ms = array("d", age[:n])
+                     ended=result.ended or "running", message=result.message, window=result.window)
+    out.stages_ms = {k: v.copy(n) for k, v in result.stages_ms.items()}
+    out.frame_age_ms = result.frame_age_ms.copy(n)
     return out
 
 
@@ -134,9 +132,8 @@ class FrameServer:
         if last is not None and now > last[5]:
             dt = now - last[5]  # averaged as a period: an average of 1/dt would let one short gap dominate
             self._period = dt if self._period is None else (1 - FPS_SMOOTHING) * self._period + FPS_SMOOTHING * dt
-        invoke = result.stages_ms["invoke"]
         fps = 1 / self._period if self._period else None
-        self._latest = (frame, top, invoke[-1] if len(invoke) else None, fps, result, now)
+        self._latest = (frame, top, result.stages_ms["invoke"].last, fps, result, now)
 
     def ended(self, result: LoopResult) -> None:
         """The loop stopped (``/healthz`` answers 503 from now on, with the reason)."""

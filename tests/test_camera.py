@@ -19,6 +19,7 @@ from edgecnn.cli import main
 from edgecnn.errors import SourceError
 from edgecnn.config import LoopOptions
 from edgecnn.loop import STAGES, FrameLog, Renderer, run_loop
+from edgecnn.stats import RecentSamples
 from edgecnn.runtime import Prediction
 
 STAT_KEYS = {"p50", "p90", "p99", "mean", "max"}
@@ -110,6 +111,42 @@ def test_file_source_every_frame_in_order_with_log(tmp_path):
         assert r["top"] == [{"index": i % 3, "label": f"class{i % 3}", "score": 1.0}]
     assert [r["t"] for r in recs] == sorted(r["t"] for r in recs)
     _check_summary(res.summary(FakeClassifier()), 7)
+
+
+def test_long_run_keeps_a_bounded_latency_window_and_exact_counts(tmp_path):
+    """A service runs for days: the loop keeps only the last ``latency_window`` latencies per series, while counts,
+    totals, means and maxima cover every frame, and the summary says what the percentiles cover."""
+    from edgecnn.report import camera_summary_text
+
+    window, n = 8, 50
+    res = run_loop(FakeSource(n=n), FakeClassifier(), LoopOptions(latency_window=window))
+    assert res.frames == n and res.ended == "end of source"
+    for series in [*res.stages_ms.values(), res.frame_age_ms]:
+        assert len(series) == window and series.count == n and len(series.values()) == window  # bounded
+    totals = res.stages_ms["total"]
+    s = res.summary(FakeClassifier())
+    _check_summary(s, n)
+    assert s["latency_window_frames"] == window and s["percentile_frames"] == window
+    assert s["processing_fps"] == pytest.approx(n / (totals.total / 1e3), rel=1e-3)
+    assert s["stages_ms"]["total"]["mean"] == pytest.approx(totals.total / n, abs=1e-4)
+    assert "the last 8 frames (latency window); mean and max: all 50 frames" in camera_summary_text(s)
+    short = run_loop(FakeSource(n=5), FakeClassifier(), LoopOptions(latency_window=window)).summary(FakeClassifier())
+    assert short["percentile_frames"] == 5 and "latency window" not in camera_summary_text(short)
+
+
+def test_recent_samples_percentiles_of_the_window_mean_and_max_of_all():
+    samples = RecentSamples(4)
+    for v in [100.0, 1.0, 2.0, 3.0, 4.0, 5.0]:
+        samples.append(v)
+    assert list(samples.values()) == [2.0, 3.0, 4.0, 5.0] and samples.last == 5.0 and samples.windowed
+    s = samples.stats()
+    assert s["p50"] == 3.5 and s["max"] == 100.0 and s["min"] == 1.0 and s["mean"] == pytest.approx(115 / 6)
+    cut = RecentSamples(10)
+    for v in [1.0, 2.0, 3.0]:
+        cut.append(v)
+    assert list(cut.copy(2).values()) == [1.0, 2.0] and cut.copy(2).total == 3.0
+    with pytest.raises(ValueError):
+        RecentSamples(0)
 
 
 def test_source_failing_mid_run_ends_with_message_and_keeps_the_log(tmp_path):

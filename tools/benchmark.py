@@ -202,7 +202,7 @@ def loop_overhead(i8: Path, video: Path, frames: int) -> dict:
         res = run_loop(src, clf, LoopOptions(max_frames=frames))
     finally:
         src.close()
-    mean = {k: float(np.mean(v)) for k, v in res.stages_ms.items()}
+    mean = {k: v.total / v.count for k, v in res.stages_ms.items()}
     per_frame = res.wall_s * 1e3 / res.frames
     return {"frames": res.frames, "per_frame_ms": per_frame, "capture_mean_ms": mean["capture"],
             "invoke_mean_ms": mean["invoke"], "preprocess_mean_ms": mean["preprocess"],
