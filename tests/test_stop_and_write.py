@@ -72,7 +72,9 @@ def test_log_can_be_followed_while_the_camera_runs(tmp_path, slideshow):
     assert p.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     records = [json.loads(ln) for ln in log.read_text().splitlines()]
-    assert len(_frames(records)) == summary["frames"] >= len(_frames(seen[1])) and records[:len(seen[1])] == seen[1]
+    # every line written while it ran is still there; the frame being finished when SIGTERM landed may miss its line
+    assert records[:len(seen[1])] == seen[1] and len(_frames(records)) >= len(_frames(seen[1]))
+    assert 0 <= summary["frames"] - len(_frames(records)) <= 1, (out, err)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["run.jsonl"]
 
 
