@@ -177,7 +177,8 @@ def _echo_json(obj) -> None:
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="Number of classes to report per image.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
-              help="Report only classes scoring at least this (0..1).")
+              help="Report only classes scoring at least this (0..1); 0 reports the top-k whatever their "
+                   "scores, raw logits below 0 included.")
 @runtime_options
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per image per line: {"image", "top": [{"index", "label", "score"}], '
@@ -434,7 +435,8 @@ def _start_service(service_opts, clf, src, log, runtime_opts):
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="Number of classes shown and logged per frame.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=DEFAULT_THRESHOLD, show_default=True,
-              help="Report only classes scoring at least this (0..1).")
+              help="Report only classes scoring at least this (0..1); 0 reports the top-k whatever their "
+                   "scores, raw logits below 0 included.")
 @runtime_options
 @click.option("--show/--headless", default=None,
               help="Show a window with the top-k labels, FPS and invoke ms ('q' or Esc quits), or run without "

@@ -96,15 +96,19 @@ def is_probability_vector(scores: np.ndarray, tol: float = PROBABILITY_SUM_TOLER
 def top_k(scores: np.ndarray, k: int = DEFAULT_TOP_K, threshold: float = DEFAULT_THRESHOLD) -> list[tuple[int, float]]:
     """The k highest scores at or above ``threshold``, best first; ties keep the lower index first.
 
+    A threshold of 0 (the default) filters nothing: raw logits below 0 are still reported, since 0 is the floor
+    of a probability and not a meaningful cut for scores that are not probabilities.
+
     Args:
         scores: (N,) float.
         k: >= 1.
+        threshold: minimum score (0..1) reported when > 0.
     Returns:
         [(index, score), ...] with at most k entries.
     """
     s = np.asarray(scores, dtype=np.float32).reshape(-1)
     order = np.argsort(-s, kind="stable")[:max(1, int(k))]
-    return [(int(i), float(s[i])) for i in order if s[i] >= threshold]
+    return [(int(i), float(s[i])) for i in order if threshold <= 0 or s[i] >= threshold]
 
 
 @dataclass(frozen=True)

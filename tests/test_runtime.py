@@ -20,6 +20,9 @@ def test_top_k_pure():
     assert top_k(np.array([0.1, 0.7, 0.2]), 2) == [(1, pytest.approx(0.7)), (2, pytest.approx(0.2))]
     assert top_k(np.array([0.5, 0.5, 0.0]), 3, threshold=0.1) == [(0, 0.5), (1, 0.5)]  # ties: lower index first
     assert top_k(np.array([0.1, 0.2]), 5) == [(1, pytest.approx(0.2)), (0, pytest.approx(0.1))]
+    # raw logits below 0 are reported at the default threshold (0 filters nothing)
+    assert top_k(np.array([-3.0, -1.0, -2.0]), 2) == [(1, -1.0), (2, -2.0)]
+    assert top_k(np.array([-3.0, 0.4, -2.0]), 3, threshold=0.3) == [(1, pytest.approx(0.4))]
 
 
 def test_softmax_and_probability_check():
