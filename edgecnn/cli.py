@@ -14,6 +14,7 @@ import sys
 import click
 
 from edgecnn import __version__
+from edgecnn.stop import exit_code, signal_name, stop_signals, stopped_by
 from edgecnn.config import BACKENDS, DEFAULT_THRESHOLD, DEFAULT_TOP_K, RESIZE_RULES
 from edgecnn.config import DEFAULT_EXEC_TIMEOUT_S, DEFAULT_HOLD_FRAMES, DEFAULT_SMOOTH_FRAMES
 from edgecnn.config import DEFAULT_SERVE_FPS, DEFAULT_SERVE_HOST, MQTT_ENV_PASSWORD, MQTT_ENV_USERNAME
@@ -73,19 +74,31 @@ class EdgecnnGroup(click.Group):
 
     def invoke(self, ctx):
         from edgecnn.errors import EdgecnnError
-        from edgecnn.stop import exit_code, signal_name, stop_signals
 
+        received: list[int] = []
         try:
-            with stop_signals():
+            with stop_signals() as received:
                 return super().invoke(ctx)
-        except EdgecnnError as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:  # a write that no command-specific handler caught (disk full, permissions)
-            where = f"{e.filename}: " if e.filename else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt as e:
-            click.echo(f"Stopped by {signal_name(e)} before finishing; nothing partial was left behind", err=True)
-            ctx.exit(exit_code(e))
+            self._stopped(ctx, e)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # the command's own exit code or usage error (camera ends a stopped run with exit 0)
+        except Exception as e:
+            stop = stopped_by(received)  # native code that turned our Stopped into another error
+            if stop is not None:
+                self._stopped(ctx, stop)
+            if isinstance(e, EdgecnnError):
+                raise click.ClickException(str(e)) from None
+            if isinstance(e, OSError):  # a write that no command-specific handler caught (disk full, permissions)
+                where = f"{e.filename}: " if e.filename else ""
+                raise click.ClickException(f"{where}{e.strerror or e}") from None
+            raise
+
+    @staticmethod
+    def _stopped(ctx, e: KeyboardInterrupt):
+        """One line on stderr and exit code 128 + signal number for a stop."""
+        click.echo(f"Stopped by {signal_name(e)} before finishing; nothing partial was left behind", err=True)
+        ctx.exit(exit_code(e))
 
 
 @click.group(cls=EdgecnnGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -42,11 +42,16 @@ def exit_code(e: KeyboardInterrupt) -> int:
 def stop_signals():
     """For the duration, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread. Only the first one raises:
     a repeated signal while the command is already finishing (closing a recording, removing temporary files) is
-    ignored, so cleanup completes. Outside the main thread (where handlers cannot be set) nothing changes."""
+    ignored, so cleanup completes. Outside the main thread (where handlers cannot be set) nothing changes.
+
+    Yields the list of signal numbers received (empty, or the first one). Native code can swallow the
+    :class:`Stopped` raised inside it and fail with another exception instead (TensorFlow's SavedModel export
+    raised ``SystemError: bad argument to internal function``); :func:`stopped_by` tells a caller that such an
+    error came from a stop."""
+    stopping: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stopping
         return
-    stopping = []
 
     def handler(signum, frame):
         if not stopping:
@@ -55,7 +60,12 @@ def stop_signals():
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
-        yield
+        yield stopping
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def stopped_by(received: list[int]) -> Stopped | None:
+    """The :class:`Stopped` for the first stop signal in ``received`` (from :func:`stop_signals`), or None."""
+    return Stopped(received[0]) if received else None

@@ -214,3 +214,50 @@ def test_histogram_into_a_full_disk(small_fs, tmp_path):
     assert len(errors) == 1 and str(png) in errors[0] and "No space left on device" in errors[0], res.stderr
     assert str(MODEL) in res.stdout  # the measured row is still reported
     assert sorted(q.name for q in sd.iterdir()) == ["filler"]
+
+
+def _group_with(command_body):
+    """An edgecnn command group holding one command ``work`` that runs ``command_body``."""
+    import click
+
+    from edgecnn.cli import EdgecnnGroup
+
+    @click.group(cls=EdgecnnGroup)
+    def grp():
+        pass
+
+    @grp.command()
+    def work():
+        command_body()
+
+    return grp
+
+
+def test_a_stop_that_native_code_turns_into_another_error_still_exits_143():
+    """TensorFlow's SavedModel export, hit by SIGTERM, swallowed the Stopped raised in it and failed with
+    ``SystemError: bad argument to internal function``: that must end as a stop, not as a traceback."""
+    from click.testing import CliRunner
+
+    def body():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises Stopped here
+        except KeyboardInterrupt:
+            raise SystemError("Objects/listobject.c:338: bad argument to internal function") from None
+
+    r = CliRunner().invoke(_group_with(body), ["work"])
+    assert r.exit_code == 143, r.output
+    assert "Stopped by SIGTERM before finishing" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_an_error_without_a_stop_is_not_taken_for_one():
+    from click.testing import CliRunner
+
+    def body():
+        raise SystemError("a real bug")
+
+    r = CliRunner().invoke(_group_with(body), ["work"])
+    assert r.exit_code == 1
+    assert isinstance(r.exception, SystemError)
+    assert "Stopped" not in r.output
