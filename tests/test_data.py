@@ -140,6 +140,15 @@ def test_single_class_empty_class_and_missing_folder_are_errors(tmp_path):
 
 # ----------------------------------------------------------------------------------------------------- IDX
 
+
+def test_a_missing_fashion_mnist_names_the_debian_package_for_every_command(monkeypatch, tmp_path):
+    """train went through load_idx, evaluate through default_preprocessing: both say what to install."""
+    missing = tmp_path / "fashion-mnist"
+    monkeypatch.setattr(D, "FASHION_MNIST_DIR", missing)
+    for call in (lambda: D.load_idx(missing), lambda: D.default_preprocessing(f"fashion-mnist:{missing}")):
+        with pytest.raises(DataError, match="no such folder.*dataset-fashion-mnist"):
+            call()
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_folder_keeps_its_test_split(tmp_path, gz):
     folder = write_idx_folder(tmp_path / "idx", gz=gz)

@@ -127,6 +127,19 @@ class Splits:
 
 # --------------------------------------------------------------------------------------------------------- IDX
 
+def require_idx_folder(folder: str | Path) -> Path:
+    """``folder`` as a Path, checked to be a directory (where the four IDX files should be).
+
+    Raises:
+        DataError: no such folder; for the Fashion-MNIST default it names the Debian package that installs it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        hint = " (install the Debian package dataset-fashion-mnist)" if folder == FASHION_MNIST_DIR else ""
+        raise DataError(f"{folder}: no such folder{hint}, expected the four IDX files there")
+    return folder
+
+
 def read_idx_file(folder: str | Path, base: str) -> bytes:
     """The bytes of IDX file ``base`` in ``folder``, from ``base`` or ``base.gz`` (decompressed).
 
@@ -213,10 +226,7 @@ def load_idx(folder: str | Path, pre: Preprocessing | None = None, fashion: bool
     Raises:
         DataError: missing folder or files, malformed files, image sizes differing between train and test.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        hint = " (install the Debian package dataset-fashion-mnist)" if folder == FASHION_MNIST_DIR else ""
-        raise DataError(f"{folder}: no such folder{hint}, expected the four IDX files there")
+    folder = require_idx_folder(folder)
     arrays = {}
     for split, (img_base, lab_base) in IDX_FILES.items():
         xi = parse_idx_images(read_idx_file(folder, img_base), str(folder / img_base))
@@ -368,7 +378,7 @@ def default_preprocessing(spec: str, img_size: int | None = None, channels: int 
         size = img_size or DEFAULT_FOLDER_SIZE
         return Preprocessing(size, size, channels or 3, resize or "center-crop", mean=(0.0,), std=(1.0,))
     if img_size is None:
-        data = read_idx_file(path, IDX_FILES["test"][0]) if path.is_dir() else b""
+        data = read_idx_file(require_idx_folder(path), IDX_FILES["test"][0])
         if len(data) < 16:
             raise DataError(f"{path}: missing or malformed {IDX_FILES['test'][0]}, expected IDX image files")
         _, _, rows, cols = struct.unpack(">IIII", data[:16])
