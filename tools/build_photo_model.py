@@ -34,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from edgecnn.outputs import write_bytes  # noqa: E402
 
-WEIGHTS = Path("/work/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
-DATA = Path("/work/shared/data/flowers5")
+from shared_data import FLOWERS5, MOBILENETV2_035_WEIGHTS  # noqa: E402  (tools/ is on sys.path)
+
+WEIGHTS = MOBILENETV2_035_WEIGHTS
+DATA = FLOWERS5
 #: MobileNetV2's input normalisation (keras.applications.mobilenet_v2.preprocess_input: x / 127.5 - 1).
 MEAN, STD = (127.5,), (127.5,)
 ALPHA = 0.35

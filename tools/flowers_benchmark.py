@@ -33,8 +33,8 @@ from pathlib import Path
 
 import click
 
-FLOWERS5 = Path("/work/shared/data/flowers5")
-WEIGHTS = Path("/work/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5")
+from shared_data import FLOWERS5, MOBILENETV2_035_WEIGHTS  # noqa: E402  (tools/ is on sys.path)
+WEIGHTS = MOBILENETV2_035_WEIGHTS
 #: Every file whose number is divisible by this is a test image (flowers5 README).
 TEST_EVERY = 5
 

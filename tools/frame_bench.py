@@ -36,7 +36,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 from edgecnn.config import RuntimeOptions  # noqa: E402
 from edgecnn.runtime import Classifier, load_backend  # noqa: E402
 
-PHOTOS = Path("/work/shared/data/flowers5")
+from shared_data import FLOWERS5  # noqa: E402  (tools/ is on sys.path)
+
+PHOTOS = FLOWERS5
 #: Where the default photo models are built once (build/ is ignored by git).
 MODEL_CACHE = ROOT / "build" / "photo-models"
 #: (file name, input size, dtype) of the default models, built by tools/build_photo_model.py.

@@ -42,7 +42,9 @@ from edgecnn.preprocess import _resize_to, crop_box, read_image  # noqa: E402
 from edgecnn.runtime import Classifier  # noqa: E402
 from make_video import photo_frame, test_photos  # noqa: E402
 
-DATA = Path("/work/shared/data/flowers5")
+from shared_data import FLOWERS5  # noqa: E402  (tools/ is on sys.path)
+
+DATA = FLOWERS5
 FRAMES = {"640x480": (480, 640), "1280x720": (720, 1280)}
 
 

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+from shared_data import FLOWERS5  # noqa: E402
 DOC = REPO / "docs" / "raspberry-pi.md"
 SUITE = "bookworm"
 #: Debian packages of every userland: what Raspberry Pi OS (Lite) has before the docs' own apt command.
@@ -267,7 +269,7 @@ def prepare_inputs(work: Path, photo_model: Path | None) -> list[str]:
                     str(REPO / "models/fashion_mnist_sample"), "--count", str(VIDEO_FRAMES // 2), "--hold", "2",
                     "--overwrite"], check=True, capture_output=True)
     missing = []
-    flowers = Path("/work/shared/data/flowers5")
+    flowers = FLOWERS5
     (work / "photos").mkdir(exist_ok=True)
     if flowers.is_dir():
         classes = sorted(p for p in flowers.iterdir() if p.is_dir())
