@@ -1,12 +1,13 @@
 """Transfer learning with the ImageNet MobileNetV2 backbone: options, the weights file check, Keras' cache, the two
 training phases, and train -> quantize -> classify on a tiny folder giving the Keras model's top-1 (the
-normalisation applied exactly once). The weights file is read from /work/shared/weights or $EDGECNN_TEST_WEIGHTS;
-tests that need it skip when it is absent. Nothing is downloaded."""
+normalisation applied exactly once). The weights file is read from ../shared/weights (tools/shared_data.py) or
+$EDGECNN_TEST_WEIGHTS; tests that need it skip when it is absent. Nothing is downloaded."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ from edgecnn.config import TrainOptions
 
 from tests.test_data import CLASSES, make_folder
 
-WEIGHTS = Path(os.environ.get(
-    "EDGECNN_TEST_WEIGHTS",
-    "/work/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from shared_data import FLOWERS5, MOBILENETV2_035_WEIGHTS  # noqa: E402
+
+WEIGHTS = Path(os.environ.get("EDGECNN_TEST_WEIGHTS", MOBILENETV2_035_WEIGHTS))
 needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"ImageNet MobileNetV2 0.35 weights not at {WEIGHTS} "
                                    "(set EDGECNN_TEST_WEIGHTS)")
 
@@ -72,6 +74,7 @@ def test_metrics_give_precision_and_recall_per_class():
 # ------------------------------------------------------------------------------------ weights file and cache
 
 @needs_weights
+@pytest.mark.workstation
 @pytest.mark.parametrize("alpha, message", [(0.5, "weights for alpha 0.35 (block_16_project has 112 filters), "
                                                   "expected alpha 0.5 (160 filters)"),
                                             (1.0, "expected alpha 1.0 (320 filters)")])
@@ -83,6 +86,7 @@ def test_a_weights_file_for_another_alpha_is_one_clear_error(tmp_path, alpha, me
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.workstation
 def test_a_file_that_is_not_the_backbone_is_one_clear_error(tmp_path):
     import h5py
 
@@ -102,6 +106,7 @@ def test_a_file_that_is_not_the_backbone_is_one_clear_error(tmp_path):
 
 
 @needs_weights
+@pytest.mark.workstation
 def test_a_copy_in_keras_cache_is_used_without_downloading(tmp_path, monkeypatch):
     from edgecnn.train import model as M
     from edgecnn.train.fit import weights_source
@@ -131,6 +136,7 @@ def test_a_copy_in_keras_cache_is_used_without_downloading(tmp_path, monkeypatch
 
 
 @needs_weights
+@pytest.mark.workstation
 def test_phases_choose_what_trains_and_batchnorm_stays_frozen():
     from edgecnn.train import model as M
 
@@ -168,6 +174,7 @@ def tl_run(tmp_path_factory):
     return folder, base / "run", base / "m.tflite", base / "f.tflite", json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.workstation
 def test_train_report_has_both_phases_and_per_class_results(tl_run):
     _, run, *_ = tl_run
     rep = json.loads((run / "train_report.json").read_text())
@@ -183,6 +190,7 @@ def test_train_report_has_both_phases_and_per_class_results(tl_run):
         assert (run / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.workstation
 def test_int8_model_is_fully_integer_with_per_channel_weights(tl_run):
     *_, m_path, _, rep = tl_run
     assert rep["float_ops"] == [] and rep["input"]["dtype"] == "int8" and rep["output"]["dtype"] == "int8"
@@ -196,6 +204,7 @@ def test_int8_model_is_fully_integer_with_per_channel_weights(tl_run):
     assert convs >= 50 and len(per_channel) >= convs  # every conv / depthwise filter has one scale per channel
 
 
+@pytest.mark.workstation
 def test_classify_gives_the_keras_top1_normalising_once(tl_run):
     folder, run, m_path, f_path, _ = tl_run
     import keras
@@ -230,11 +239,11 @@ def test_classify_gives_the_keras_top1_normalising_once(tl_run):
 
 # ------------------------------------------------------------------------------------------- real data (slow)
 
-FLOWERS5 = Path("/work/shared/data/flowers5")
 
 
 @pytest.mark.slow
 @needs_weights
+@pytest.mark.workstation
 @pytest.mark.skipif(not FLOWERS5.is_dir(), reason=f"flowers5 not at {FLOWERS5}")
 def test_flowers5_benchmark_meets_the_goals(tmp_path):
     """tools/flowers_benchmark.py end to end (make test-flowers): the goals of the README on the fixed test split."""
