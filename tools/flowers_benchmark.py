@@ -1,9 +1,9 @@
 """The flowers5 measurement: an ImageNet-pretrained MobileNetV2, fine-tuned, against a ResNet-8 trained from scratch,
 float vs int8 top-1 on the fixed test split, file sizes, MACs and training time, in one run on this machine.
 
-    python tools/flowers_benchmark.py --weights /work/shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5
+    python tools/flowers_benchmark.py --weights ../shared/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5
 
-flowers5 (``/work/shared/data/flowers5``, 5 classes x 600 photos) has a fixed split: the **test** images are the
+flowers5 (``../shared/data/flowers5``, 5 classes x 600 photos) has a fixed split: the **test** images are the
 files whose number is divisible by 5 (120 per class); training and validation use the other 2,400. The script
 links the two halves into ``OUT/split/{train,test}/<class>/`` (symbolic links, nothing copied), a layout edgecnn
 reads as an image folder with its own test split, then runs the user's commands as a subprocess each:
