@@ -17,7 +17,7 @@ import numpy as np
 
 from edgecnn.errors import ModelError
 from edgecnn.metadata import TFLITE_IDENTIFIER, tflite_schema
-from edgecnn.modelinfo import operators
+from edgecnn.modelinfo import op_tensors, operators
 from edgecnn.preprocess import dequantize
 
 #: Operators whose parameters are their weight tensors: {op name: input positions of the weights and bias}.
@@ -103,7 +103,8 @@ def _params(op: str, consts: list[tuple[int, int]], details: dict) -> int:
 def layer_table(interpreter) -> list[Layer]:
     """Every operator of the model in execution order with its output, parameters and MACs.
 
-    A tensor counts as constant when no operator produces it and it is not a model input.
+    A tensor counts as constant when no operator produces it and it is not a model input
+    (:func:`edgecnn.modelinfo.op_tensors`).
 
     Args:
         interpreter: any backend's Interpreter, tensors allocated.
@@ -111,14 +112,12 @@ def layer_table(interpreter) -> list[Layer]:
         one :class:`Layer` per operator.
     """
     details = {int(d["index"]): d for d in interpreter.get_tensor_details()}
-    ops = operators(interpreter)
-    produced = {int(t) for op in ops for t in op["outputs"]}
-    model_inputs = {int(d["index"]) for d in interpreter.get_input_details()}
+    activations, _ = op_tensors(interpreter)
     rows = []
-    for op in ops:
+    for op in operators(interpreter):
         name = op["op_name"]
         ins = [(pos, int(t)) for pos, t in enumerate(op["inputs"]) if int(t) >= 0]
-        consts = [(pos, t) for pos, t in ins if t not in produced and t not in model_inputs]
+        consts = [(pos, t) for pos, t in ins if t not in activations]
         acts = tuple(t for pos, t in ins if (pos, t) not in consts)
         out = int(op["outputs"][0])
         d = details[out]

@@ -183,8 +183,13 @@ def custom_ops(data: bytes) -> list[str]:
 QUANTIZATION_KINDS = ("int8", "uint8", "int16x8", "float16 weights", "dynamic-range", "int8 with float ops", "float32")
 
 
-def _op_tensors(interpreter) -> tuple[set[int], set[int]]:
-    """(activations: tensors some op writes plus the model inputs, constants: op inputs nothing writes)."""
+def op_tensors(interpreter) -> tuple[set[int], set[int]]:
+    """Split the main subgraph's tensors by role: the one home of that rule (quantization kind, layer table).
+
+    Returns:
+        (activations: tensor indices some op writes plus the model inputs, constants: op inputs nothing writes,
+        i.e. weights, biases, shapes).
+    """
     ops = operators(interpreter)
     written = {int(t) for op in ops for t in op["outputs"] if int(t) >= 0}
     activations = written | {d["index"] for d in interpreter.get_input_details()}
@@ -217,7 +222,7 @@ def quantization_kind(interpreter) -> str:
     (https://ai.google.dev/edge/litert/models/post_training_quantization).
     """
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    activations, constants = _op_tensors(interpreter)
+    activations, constants = op_tensors(interpreter)
 
     def dtypes(indices, quantized_only=False):
         out = set()
