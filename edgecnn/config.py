@@ -397,6 +397,9 @@ MQTT_DEFAULT_PORT = 1883
 MQTT_KEEPALIVE_S = 30
 MQTT_RECONNECT_MIN_S = 1
 MQTT_RECONNECT_MAX_S = 30
+#: Seconds the camera waits, once at start-up, for the first answer from the broker (connected, refused or
+#: unreachable), so the first events of a run are not dropped while the connection is still being made.
+MQTT_START_WAIT_S = 3.0
 #: Environment variables with the broker credentials (used when the URL carries none; never printed).
 MQTT_ENV_USERNAME = "EDGECNN_MQTT_USERNAME"
 MQTT_ENV_PASSWORD = "EDGECNN_MQTT_PASSWORD"

@@ -12,7 +12,9 @@ Topics under ``topic``:
   ``homeassistant/sensor/<node>/class/config`` and ``.../score/config``: two sensors, the class and its score, read
   from ``topic/state`` and available while ``topic/status`` is ``online``.
 
-The camera loop never waits for the broker: the connection, reconnects (back-off from
+The camera loop never waits for the broker: only at start-up, before the first frame, does the publisher wait (at
+most :data:`edgecnn.config.MQTT_START_WAIT_S`) for the broker's first answer, so the run's first events are not
+dropped while the connection is being made. The connection, reconnects (back-off from
 :data:`edgecnn.config.MQTT_RECONNECT_MIN_S` doubling to :data:`edgecnn.config.MQTT_RECONNECT_MAX_S` seconds) and
 sending all happen in paho's network thread. While disconnected, events are counted as dropped, not queued; the
 state is kept and sent on reconnect. Credentials come from the URL or, when it has none, from
@@ -33,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 from edgecnn import __version__
 from edgecnn.config import MQTT_DEFAULT_PORT, MQTT_DISCOVERY_PREFIX, MQTT_ENV_PASSWORD, MQTT_ENV_USERNAME
-from edgecnn.config import MQTT_KEEPALIVE_S, MQTT_RECONNECT_MAX_S, MQTT_RECONNECT_MIN_S
+from edgecnn.config import MQTT_KEEPALIVE_S, MQTT_RECONNECT_MAX_S, MQTT_RECONNECT_MIN_S, MQTT_START_WAIT_S
 from edgecnn.errors import EdgecnnError
 
 #: Messages paho may hold for sending at once (QoS 1 in flight); beyond it a publish counts as dropped.
@@ -136,6 +138,7 @@ class MqttPublisher:
         self._state: str | None = None
         self._closing = False
         self._lock = threading.Lock()
+        self._answered = threading.Event()  # the first connect attempt has an outcome (connected, refused, failed)
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"edgecnn-{socket.gethostname()}-{os.getpid()}")
         if target.username is not None:
             c.username_pw_set(target.username, target.password)
@@ -148,17 +151,20 @@ class MqttPublisher:
         self._client = c
         c.connect_async(target.host, target.port, MQTT_KEEPALIVE_S)
         c.loop_start()
+        self._answered.wait(MQTT_START_WAIT_S)
 
     # ------------------------------------------------------------------ paho's thread
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self.connect_failures += 1
             self._warn(f"MQTT broker {self.target.describe()} refused the connection ({reason_code}); retrying")
+            self._answered.set()
             return
         with self._lock:
             self.connected = True
             self.connects += 1
             state = self._state
+        self._answered.set()
         client.publish(self.topics["status"], "online", qos=1, retain=True)
         for topic, config in self.discovery.items():
             client.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
@@ -177,6 +183,7 @@ class MqttPublisher:
 
     def _on_fail(self, client, userdata) -> None:
         self.connect_failures += 1
+        self._answered.set()
         if self.connect_failures == 1:
             self._warn(f"MQTT broker {self.target.describe()} cannot be reached; retrying in the background")
 
