@@ -269,3 +269,9 @@ def test_frame_bench_compares_edgecnn_with_the_bare_loop(tiny_models):
     text = "\n".join(fb.report_lines({"frames": 25, "photos": "x", "pinned_cpu": None, "mediapipe": None,
                                       "models": [r], "opencv_threads": {"preprocess_p50_ms": {"1": 0.1}}}))
     assert "edgecnn/bare" in text and "target <= 1.05" in text
+    st = r["stages_p50_ms"]
+    assert list(st["edgecnn"]) == ["crop + resize", "BGR -> RGB", "normalise + quantize", "set_tensor + invoke",
+                                   "postprocess"]
+    assert list(st["bare loop"]) == ["resize (stretch)", "cast", "set_tensor + invoke", "argmax"]
+    assert all(v >= 0 for s in st.values() for v in s.values()) and st["edgecnn"]["set_tensor + invoke"] > 0
+    assert "stages p50, edgecnn: crop + resize" in text and "stages p50, bare loop: resize (stretch)" in text

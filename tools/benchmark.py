@@ -294,7 +294,8 @@ def _ok(value, key) -> str:
 @click.option("--per-frame", "per_frame_only", is_flag=True,
               help="Run only step 8 (per frame: edgecnn vs bare loop vs MediaPipe on real-size photo models).")
 @click.option("--model", "frame_models", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Step 8's models (repeatable). Default: a 224x224 uint8 and 96x96 int8/uint8 MobileNetV2 built "
+              help="Step 8's models (repeatable). Default: MobileNetV2 alpha 0.35 (ImageNet) at 224x224 uint8 and "
+                   "96x96 int8/uint8, and alpha 1.0 at 224x224 uint8 with a random backbone (timing only), built "
                    "once into build/photo-models/ by tools/build_photo_model.py.")
 @click.option("--photos", type=click.Path(file_okay=False, exists=True, path_type=Path), default=FB.PHOTOS,
               show_default=True, help="Step 8's photos: a flowers5-style folder; its test split makes the frames.")

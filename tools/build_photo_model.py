@@ -2,6 +2,7 @@
 
     python tools/build_photo_model.py -o mnv2_224_uint8.tflite                      # 224x224 uint8 (the default)
     python tools/build_photo_model.py --size 96 --dtype int8 -o mnv2_96_int8.tflite
+    python tools/build_photo_model.py --alpha 1.0 --random-backbone -o mnv2_1.0_224_uint8_timing.tflite
 
 What it makes is what published TFLite classifiers look like: a full-integer model (uint8 or int8 input and
 output, int8 inside) whose input is ``(pixel - 127.5) / 127.5`` (MobileNetV2's own preprocessing, inputs in
@@ -11,6 +12,10 @@ mean something: the backbone carries ImageNet weights (a local ``.h5``, nothing 
 head is fitted on frozen features of the flowers5 train split (the photos whose number is not divisible by 5).
 Photos reach the model through edgecnn's shared preprocessing (:func:`edgecnn.preprocess.to_pixels`, centre crop,
 and :func:`edgecnn.preprocess.to_input` with mean/std 127.5), so training, calibration and the device agree.
+
+Only alpha 0.35 ImageNet weights are at hand (nothing is downloaded), so another ``--alpha`` needs
+``--random-backbone``: the same network with Keras' random initial weights, for timing only (same ops, shapes and
+MACs as the ImageNet model, so the same invoke time; its top-1 means nothing).
 
 Prints the head's top-1 on the flowers5 test split (float Keras) and that of the .tflite through
 ``edgecnn.runtime.Classifier`` on the same photos. Needs ``edgecnn[train]`` (TensorFlow); takes about a minute
@@ -77,14 +82,15 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return to_input(pixels, pixels.shape, np.float32, mean=MEAN, std=STD)
 
 
-def build_keras(size: int, classes: int, weights: Path, x_train: np.ndarray, y_train: np.ndarray):
-    """MobileNetV2 alpha 0.35 (ImageNet, frozen) + global average pooling + a softmax Dense fitted on its
-    features. Returns (model, features function)."""
+def build_keras(size: int, classes: int, weights: Path | None, x_train: np.ndarray, y_train: np.ndarray,
+                alpha: float = ALPHA):
+    """MobileNetV2 ``alpha`` (ImageNet weights from ``weights``, or random when None; frozen) + global average
+    pooling + a softmax Dense fitted on its features. Returns the Keras model."""
     import keras
 
     keras.utils.set_random_seed(SEED)
-    backbone = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=ALPHA, include_top=False,
-                                              weights=str(weights), pooling="avg")
+    backbone = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=alpha, include_top=False,
+                                              weights=str(weights) if weights else None, pooling="avg")
     backbone.trainable = False
     feats = backbone.predict(normalise(x_train), batch_size=64, verbose=0)
     head = keras.Sequential([keras.Input(feats.shape[1:]), keras.layers.Dense(classes, activation="softmax")])
@@ -128,8 +134,9 @@ def tflite_top1(path: Path, photos: list[str], y: np.ndarray) -> float:
     return float(np.mean(hits))
 
 
-def build(size: int, dtype: str, out: Path, weights: Path, data: Path) -> dict:
-    """Build the model and write it to ``out``. Returns what was measured (top-1s, seconds, bytes)."""
+def build(size: int, dtype: str, out: Path, weights: Path | None, data: Path, alpha: float = ALPHA) -> dict:
+    """Build the model and write it to ``out``. ``weights`` None: a random backbone (timing only). Returns what
+    was measured (top-1s, seconds, bytes)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as edgecnn train (README: oneDNN crashes on some shapes)
     from edgecnn.metadata import embed_support_metadata
@@ -137,7 +144,9 @@ def build(size: int, dtype: str, out: Path, weights: Path, data: Path) -> dict:
     t0 = time.perf_counter()
     x_train, y_train, x_test, y_test, labels, test_paths = load_photos(data, size)
     log(f"{len(x_train)} train / {len(x_test)} test photos of {', '.join(labels)} at {size}x{size}")
-    model = build_keras(size, len(labels), weights, x_train, y_train)
+    if weights is None:
+        log(f"MobileNetV2 alpha {alpha} with a random backbone: for timing only, its top-1 means nothing")
+    model = build_keras(size, len(labels), weights, x_train, y_train, alpha)
     keras_top1 = float(np.mean(np.argmax(model.predict(normalise(x_test), batch_size=64, verbose=0), 1) == y_test))
     log(f"float Keras top-1 on the test split: {keras_top1:.4f}; converting ...")
     cal = x_train[np.random.default_rng(SEED).permutation(len(x_train))[:CALIBRATION]]
@@ -145,8 +154,9 @@ def build(size: int, dtype: str, out: Path, weights: Path, data: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(out, tflite)
     top1 = tflite_top1(out, test_paths, y_test)
-    return {"path": str(out), "size": size, "dtype": dtype, "bytes": len(tflite), "keras_top1": keras_top1,
-            "tflite_top1": top1, "test_photos": len(test_paths), "seconds": time.perf_counter() - t0}
+    return {"path": str(out), "size": size, "dtype": dtype, "alpha": alpha, "imagenet": weights is not None,
+            "bytes": len(tflite), "keras_top1": keras_top1, "tflite_top1": top1, "test_photos": len(test_paths),
+            "seconds": time.perf_counter() - t0}
 
 
 @click.command()
@@ -159,12 +169,19 @@ def build(size: int, dtype: str, out: Path, weights: Path, data: Path) -> dict:
               show_default=True, help="MobileNetV2 alpha 0.35 ImageNet no-top .h5 (Keras Applications' file).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DATA,
               show_default=True, help="flowers5-style folder DATA/<class>/NNNN.jpg (test: NNNN divisible by 5).")
+@click.option("--alpha", type=click.Choice(["0.35", "0.5", "0.75", "1.0", "1.3", "1.4"]), default=str(ALPHA),
+              show_default=True, help="MobileNetV2 width multiplier; other than 0.35 needs --random-backbone.")
+@click.option("--random-backbone", is_flag=True,
+              help="Keras' random initial backbone weights instead of --weights: a model for timing only.")
 @click.option("--force", is_flag=True, help="Overwrite --output.")
-def main(size, dtype, output, weights, data, force):
+def main(size, dtype, output, weights, data, alpha, random_backbone, force):
     """Build a MobileNetV2 photo classifier with TFLite Support metadata (see the module docstring)."""
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
-    r = build(size, dtype, output, weights, data)
+    if float(alpha) != ALPHA and not random_backbone:
+        raise click.ClickException(f"--alpha {alpha}: the ImageNet weights at hand are alpha {ALPHA} only; pass "
+                                   "--random-backbone for a timing-only model")
+    r = build(size, dtype, output, None if random_backbone else weights, data, float(alpha))
     click.echo(f"{r['path']}: {r['size']}x{r['size']} {r['dtype']}, {r['bytes']:,} B; top-1 on the "
                f"{r['test_photos']} flowers5 test photos: Keras {r['keras_top1']:.4f}, .tflite {r['tflite_top1']:.4f} "
                f"({r['seconds']:.0f} s)")
