@@ -152,7 +152,8 @@ def model_kind(classifier) -> str:
 def bench_row(classifier, timing: Timing, env: dict | None = None) -> dict:
     """One JSON-ready result row.
 
-    Keys: model, kind, size_bytes, input_dtype, output_dtype, backend, backend_version, threads, runs, warmup,
+    Keys: model, kind, size_bytes, input_dtype, output_dtype, backend, backend_version, kernels ("optimized", or
+    "reference" where the optimized ones crash on this model: ``Classifier.kernel_note``), threads, runs, warmup,
     first_invoke_ms, latency_ms {p50, p90, p99, mean, std, min, max}, throughput_per_s, environment.
     """
     stats = latency_stats(timing.durations_ms)
@@ -164,6 +165,7 @@ def bench_row(classifier, timing: Timing, env: dict | None = None) -> dict:
         "output_dtype": classifier.output.dtype.name,
         "backend": classifier.backend.name,
         "backend_version": classifier.backend.version,
+        "kernels": classifier.kernels,
         "threads": classifier.threads,
         "runs": int(timing.durations_ms.size),
         "warmup": timing.warmup,

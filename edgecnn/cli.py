@@ -171,13 +171,15 @@ def make_options(backend, threads, labels_path, mean, std, resize, softmax):
 
 def warn_runtime_notes(clf) -> None:
     """Warn (stderr) about what a user of a loaded Classifier should hear once: labels shifted for a background
-    class, or a label file numbered from 1."""
+    class, a label file numbered from 1, reference kernels in place of optimized ones that crash on the model."""
     if clf.labels_one_based:
         click.echo(f"Note: the labels are numbered 1..{clf.num_classes} for {clf.num_classes} outputs: label 1 is "
                    f"taken for output index 0", err=True)
     if clf.background_added:
         click.echo(f"Warning: labels have {clf.num_classes - 1} entries for {clf.num_classes} outputs: index 0 is "
                    f"taken as a leading background class and the labels start at index 1", err=True)
+    if clf.kernel_note:
+        click.echo(f"Warning: {clf.kernel_note}", err=True)
 
 
 def _echo_json(obj) -> None:
@@ -263,12 +265,15 @@ def info(model, system, as_json, **opts):
     from edgecnn.modelinfo import describe
     from edgecnn.runtime import Classifier
 
-    d = describe(Classifier(model, make_options(**opts), require_normalisation=False))
+    clf = Classifier(model, make_options(**opts), require_normalisation=False)
+    warn_runtime_notes(clf)
+    d = describe(clf)
     if as_json:
         _echo_json(d)
         return
     click.echo(f"model        {d['model']} ({d['size_bytes']:,} bytes)")
-    click.echo(f"backend      {d['backend']['name']} {d['backend']['version']}, {d['threads']} threads")
+    kernels = "" if d["backend"]["kernels"] == "optimized" else " (reference kernels)"
+    click.echo(f"backend      {d['backend']['name']} {d['backend']['version']}, {d['threads']} threads{kernels}")
     for kind in ("inputs", "outputs"):
         for t in d[kind]:
             q = f"scale={t['scale']:.6g} zero_point={t['zero_point']}" if t["scale"] else "not quantized"
@@ -629,6 +634,10 @@ def bench(models, runs, warmup, input_image, seed, pipeline, fmt, histogram, ove
         click.echo("machine: " + b.describe_environment(rows[0]["environment"]))
     for w in b.int8_not_faster(rows):
         click.echo(f"Warning: {w}", err=True)
+    for r in rows:
+        if r["kernels"] == "reference":
+            click.echo(f"Warning: {r['model']}: timed on {r['backend']}'s reference kernels, not the optimized ones, "
+                       f"which crash on this model here (edgecnn classify says why)", err=True)
     for r in rows:
         if r["runs"] < runs:
             click.echo(f"Warning: {r['model']}: {pipeline} ended after {r['runs']} frames, fewer than --runs {runs}; "

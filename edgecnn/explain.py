@@ -236,7 +236,7 @@ class BatchScorer:
 
     def _open(self, batch: int):
         clf = self.clf
-        kw = {"experimental_preserve_all_tensors": True} if self.keep_all else {}
+        kw = {**clf.interpreter_options, **({"experimental_preserve_all_tensors": True} if self.keep_all else {})}
         with warnings.catch_warnings():  # the "for debugging purposes only" notice
             warnings.simplefilter("ignore", UserWarning)
             it = clf.backend.interpreter_class(model_content=self._model, num_threads=clf.threads, **kw)
@@ -437,7 +437,7 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
     if not 0 <= target < scores.size:
         raise ValueError(f"target class {target} is out of range, expected 0..{scores.size - 1}")
     try:
-        debug = open_debug_interpreter(clf.backend, model, clf.threads)
+        debug = open_debug_interpreter(clf.backend, model, clf.threads, clf.interpreter_options)
     except ModelError as e:
         debug = None
         notes.append(f"No feature maps: {e}.")
@@ -452,7 +452,8 @@ def explain_image(clf, model: bytes, image: np.ndarray, image_name: str, opts,
         notes.append("No float-vs-int8 comparison: it needs the intermediate tensors too.")
     if float_model is not None and debug is not None:
         t1 = time.perf_counter()
-        comparison = _comparison(debug, open_debug_interpreter(clf.backend, float_model, clf.threads), tensor, notes)
+        float_it = open_debug_interpreter(clf.backend, float_model, clf.threads, clf.interpreter_options)
+        comparison = _comparison(debug, float_it, tensor, notes)
         seconds["compare"] = time.perf_counter() - t1
     occ = None
     if opts.occlusion:

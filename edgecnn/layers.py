@@ -138,13 +138,14 @@ def totals(layers: list[Layer]) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- activations
-def open_debug_interpreter(backend, model: bytes, threads: int = 1):
-    """An interpreter that keeps every intermediate tensor after invoke, on the reference (builtin) kernels so no
-    delegate fuses operators and hides their outputs.
+def open_debug_interpreter(backend, model: bytes, threads: int = 1, options: dict | None = None):
+    """An interpreter that keeps every intermediate tensor after invoke, on the builtin kernels so no delegate
+    fuses operators and hides their outputs.
 
     Args:
         backend: an :class:`edgecnn.runtime.Backend`.
         model: the .tflite file's bytes.
+        options: the classifier's ``interpreter_options`` (its op resolver replaces the default one here).
     Returns:
         the Interpreter, tensors allocated.
     Raises:
@@ -156,6 +157,7 @@ def open_debug_interpreter(backend, model: bytes, threads: int = 1):
     resolver = getattr(module, "OpResolverType", None)
     if resolver is not None:
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    kwargs.update(options or {})
     try:
         with warnings.catch_warnings():  # the "for debugging purposes only" notice: that is what this is for
             warnings.simplefilter("ignore", UserWarning)

@@ -129,7 +129,7 @@ def _scores_meaning(classifier) -> str:
 def describe(classifier) -> dict:
     """JSON-ready description of a loaded :class:`edgecnn.runtime.Classifier` (what ``edgecnn info`` prints).
 
-    Keys: model, size_bytes, backend {name, version}, threads, inputs/outputs (name, shape, dtype, scale,
+    Keys: model, size_bytes, backend {name, version, kernels}, threads, inputs/outputs (name, shape, dtype, scale,
     zero_point), operators {name: count}, fully_integer (bool), float_ops [names], quantization (one of
     :data:`QUANTIZATION_KINDS`), scores (what the output means), metadata {source, entries,
     labels (count and first 10), preprocessing}.
@@ -140,7 +140,8 @@ def describe(classifier) -> dict:
     return {
         "model": str(classifier.path),
         "size_bytes": classifier.size_bytes,
-        "backend": {"name": classifier.backend.name, "version": classifier.backend.version},
+        "backend": {"name": classifier.backend.name, "version": classifier.backend.version,
+                    "kernels": classifier.kernels},
         "threads": classifier.threads,
         "inputs": [TensorInfo.from_detail(d).to_dict() for d in it.get_input_details()],
         "outputs": [TensorInfo.from_detail(d).to_dict() for d in it.get_output_details()],
@@ -195,6 +196,27 @@ def op_tensors(interpreter) -> tuple[set[int], set[int]]:
     activations = written | {d["index"] for d in interpreter.get_input_details()}
     read = {int(t) for op in ops for t in op["inputs"] if int(t) >= 0}
     return activations, read - activations
+
+
+def biasless_per_channel_dense(interpreter) -> list[str]:
+    """FULLY_CONNECTED operators with per-channel-quantized integer weights and no bias input: their output
+    tensors' names, in execution order (empty when there are none).
+
+    The TFLite converter leaves the bias out of a Keras ``Dense(use_bias=False)`` and of a Dense layer whose bias is
+    all zeros (an untrained one), and quantizes Dense weights per output channel (one scale per row).
+    """
+    tensors = {int(d["index"]): d for d in interpreter.get_tensor_details()}
+    found = []
+    for op in operators(interpreter):
+        ins = [int(t) for t in op["inputs"]]
+        if op["op_name"] != "FULLY_CONNECTED" or len(ins) < 2 or (len(ins) > 2 and ins[2] >= 0):
+            continue
+        weights = tensors.get(ins[1])
+        scales = weights.get("quantization_parameters", {}).get("scales") if weights else None
+        if weights and np.dtype(weights["dtype"]).kind in "iu" and scales is not None and len(scales) > 1:
+            out = tensors.get(int(op["outputs"][0]))
+            found.append(str(out["name"]) if out else f"operator {op['index']}")
+    return found
 
 
 def _quantized(detail: dict) -> bool:

@@ -21,7 +21,8 @@ from edgecnn.errors import BackendError, LabelsError, ModelError
 from edgecnn.install import INTERPRETER_EXTRAS, interpreter_advice, userland
 from edgecnn.labels import fit_labels, is_one_based, read_labels
 from edgecnn.metadata import ModelMetadata, read_metadata
-from edgecnn.modelinfo import FLEX_PREFIX, TensorInfo, custom_ops, output_activation
+from edgecnn.modelinfo import (FLEX_PREFIX, TensorInfo, biasless_per_channel_dense, custom_ops,
+                               output_activation)
 from edgecnn.nativelog import filtered_native_stderr
 from edgecnn.preprocess import apply_input_table, dequantize, input_table, to_pixels
 
@@ -218,16 +219,61 @@ def check_fixed_size(detail: dict, name: str) -> None:
                          f"input size: convert the model with one, e.g. keras.Input(shape=(224, 224, 3))")
 
 
-def _load_interpreter(backend: Backend, data: bytes, threads: int, name: str):
+def reference_kernels_reason(backend: Backend, interpreter, arch: str, name: str) -> str | None:
+    """Why this model must run on the interpreter's reference kernels here, or None when the optimized ones are safe.
+
+    tflite-runtime on 32-bit Arm (armv7l; built without ruy) multiplies per-channel int8 FULLY_CONNECTED layers
+    with gemmlowp's NEON path, which reads the layer's bias through a null pointer when there is none: the process
+    dies with SIGSEGV at the first invoke, from any thread count, with or without XNNPACK. Measured with
+    tflite-runtime 2.14 (the last 32-bit Arm release) in a Debian bookworm armhf userland: a Dense layer without
+    bias crashes; the same layer with a bias, per-tensor weights, or ``OpResolverType.BUILTIN_REF`` runs (source:
+    ``GemmImplUsingGemmlowp<..., kIntegerWithPerRowMultiplier>`` in TFLite's cpu_backend_gemm_gemmlowp.h, which
+    maps ``params.bias`` unchecked). The reference kernels give the same answers, many times slower (about 40x
+    for the shipped models on x86).
+
+    Args:
+        arch: the userland's architecture (:func:`edgecnn.install.userland` ``.arch``), e.g. "armv7l".
+    Returns:
+        One warning sentence naming the layers, the cost and the cure, or None.
+    """
+    if backend.name != "tflite_runtime" or not arch.startswith("armv"):
+        return None
+    layers = biasless_per_channel_dense(interpreter)
+    if not layers:
+        return None
+    return (f"{name}: {', '.join(layers[:3])}: int8 fully-connected layer without a bias, on which {backend.name} "
+            f"{backend.version} crashes on 32-bit Arm (SIGSEGV); running on its reference kernels instead: the same "
+            f"answers, but many times slower. Give the Dense layer a bias (a trained, non-zero one) before "
+            f"converting, or use Raspberry Pi OS 64-bit")
+
+
+def reference_kernel_options(backend: Backend) -> dict:
+    """Interpreter keyword arguments that select the backend's reference kernels (no delegate, no optimized ops).
+
+    Raises:
+        BackendError: the backend's Interpreter has no ``OpResolverType`` (tflite-runtime before 2.5).
+    """
+    resolver = next((getattr(importlib.import_module(c.__module__), "OpResolverType", None)  # a subclass's too
+                     for c in backend.interpreter_class.__mro__
+                     if hasattr(importlib.import_module(c.__module__), "OpResolverType")), None)
+    if resolver is None:
+        raise BackendError(f"{backend.name} {backend.version} cannot select its reference kernels (no "
+                           f"OpResolverType): install tflite-runtime>=2.5")
+    return {"experimental_op_resolver_type": resolver.BUILTIN_REF}
+
+
+def _load_interpreter(backend: Backend, data: bytes, threads: int, name: str, options: dict | None = None):
     """Build and allocate the interpreter, holding back its start-up INFO line (real errors still show).
 
+    Args:
+        options: further Interpreter keyword arguments (:func:`reference_kernel_options`).
     Raises:
         ModelError: the interpreter refuses the model; Select TensorFlow (Flex) or other custom ops this
             interpreter lacks are named first, with what to do about them.
     """
     try:
         with filtered_native_stderr():
-            interpreter = backend.interpreter_class(model_content=data, num_threads=threads)
+            interpreter = backend.interpreter_class(model_content=data, num_threads=threads, **(options or {}))
             interpreter.allocate_tensors()
         return interpreter
     except (ValueError, RuntimeError, UnicodeDecodeError) as e:
@@ -318,6 +364,9 @@ class Classifier:
         labels: labels by output index (None entries for unknown), or None.
         metadata: what the file says (:class:`edgecnn.metadata.ModelMetadata`).
         interpreter: the backend's Interpreter, tensors allocated.
+        kernel_note: why it runs on the backend's reference kernels (a known crash of the optimized ones with
+            this model, :func:`reference_kernels_reason`), or None; kernels: "reference" or "optimized".
+        interpreter_options: keyword arguments any other Interpreter of this model must get (empty normally).
 
     Raises:
         ModelError: missing/unreadable file, not a TFLite flatbuffer, truncated, Select TensorFlow ops the
@@ -343,6 +392,12 @@ class Classifier:
         self.backend = load_backend(options.backend)
         self.threads = int(options.threads or default_threads())
         self.interpreter = _load_interpreter(self.backend, data, self.threads, name)
+        #: why this model runs on the reference kernels (:func:`reference_kernels_reason`), or None
+        self.kernel_note = reference_kernels_reason(self.backend, self.interpreter, userland().arch, name)
+        #: Interpreter keyword arguments every interpreter of this model must get (explain's, too)
+        self.interpreter_options = reference_kernel_options(self.backend) if self.kernel_note else {}
+        if self.kernel_note:
+            self.interpreter = _load_interpreter(self.backend, data, self.threads, name, self.interpreter_options)
         inputs = self.interpreter.get_input_details()
         if len(inputs) != 1:
             raise ModelError(f"{name}: model has {len(inputs)} inputs, expected 1 image input")
@@ -360,6 +415,12 @@ class Classifier:
         self.background_added = self.labels_one_based = False
         self.labels = self._labels(options.labels_path, name)
         self._build_buffers()
+
+    @property
+    def kernels(self) -> str:
+        """"reference" when the model runs on the backend's reference kernels (see ``kernel_note``), else
+        "optimized"."""
+        return "reference" if self.kernel_note else "optimized"
 
     def _build_buffers(self) -> None:
         """Per-frame state made once: the input lookup table, the input array preprocessing writes into, the

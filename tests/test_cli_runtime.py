@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn.cli import main
+from edgecnn.install import userland
 
 
 def run(*args):
@@ -212,3 +213,63 @@ def test_invoke_failure_is_one_line(tiny_models, image_dir, monkeypatch):
     r = run("classify", tiny_models["int8"], image_dir / "colour.png")
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert f"{tiny_models['int8']}: invoke failed (Node number 3 (CONV_2D) failed to invoke.)" in r.output
+
+
+# ----------------------------------------------------------------------------------------------- 32-bit Arm kernels
+SHIPPED_INT8 = os.path.join(os.path.dirname(__file__), "..", "models", "fashion_mnist", "int8.tflite")
+
+
+def test_biasless_dense_is_found_only_where_it_is(tiny_models):
+    from edgecnn.modelinfo import biasless_per_channel_dense
+    from edgecnn.runtime import Backend, Classifier, reference_kernels_reason
+
+    tiny, shipped = Classifier(tiny_models["int8"]), Classifier(SHIPPED_INT8)
+    assert len(biasless_per_channel_dense(tiny.interpreter)) == 1  # its untrained Dense had an all-zero bias
+    assert biasless_per_channel_dense(shipped.interpreter) == []  # trained: the bias is there
+    float_model = Classifier(tiny_models["float"], require_normalisation=False)
+    assert biasless_per_channel_dense(float_model.interpreter) == []  # float weights
+    old = Backend("tflite_runtime", "2.14.0", tiny.backend.interpreter_class)
+    reason = reference_kernels_reason(old, tiny.interpreter, "armv7l", "m.tflite")
+    assert reason.startswith("m.tflite: ") and "SIGSEGV" in reason and "reference kernels" in reason
+    assert reference_kernels_reason(old, tiny.interpreter, "aarch64", "m.tflite") is None
+    assert reference_kernels_reason(old, shipped.interpreter, "armv7l", "m.tflite") is None
+    litert = Backend("ai_edge_litert", "2.3.0", tiny.backend.interpreter_class)
+    assert reference_kernels_reason(litert, tiny.interpreter, "armv7l", "m.tflite") is None
+
+
+def test_32bit_tflite_runtime_runs_a_biasless_dense_on_reference_kernels(tiny_models, image_dir, monkeypatch):
+    """Where the optimized kernels would crash (tflite-runtime, 32-bit Arm), the model runs on the reference ones,
+    says so once, gives the same answer, and bench rows record which kernels they timed."""
+    import edgecnn.runtime as rt
+
+    image = image_dir / "colour.png"
+    before = json.loads(run("classify", tiny_models["int8"], image, "--json", "--top-k", "3").stdout)
+    real = rt.load_backend()
+    monkeypatch.setattr(rt, "load_backend", lambda name=None: rt.Backend("tflite_runtime", "2.14.0",
+                                                                         real.interpreter_class))
+    monkeypatch.setattr(rt, "userland", lambda: userland("aarch64", 32))  # 32-bit Pi OS on a Pi 4
+    r = run("classify", tiny_models["int8"], image, "--json", "--top-k", "3")
+    assert r.exit_code == 0, r.output
+    assert "Warning: " in r.stderr and "running on its reference kernels" in r.stderr
+    after = json.loads(r.stdout)
+    assert [t["index"] for t in after["top"]] == [t["index"] for t in before["top"]]
+    assert all(abs(a["score"] - b["score"]) <= 1 / 256 + 1e-6 for a, b in zip(after["top"], before["top"]))
+    b = run("bench", tiny_models["int8"], SHIPPED_INT8, "--runs", "2", "--warmup", "0", "--json")
+    assert b.exit_code == 0, b.output
+    assert [row["kernels"] for row in json.loads(b.stdout)] == ["reference", "optimized"]
+    assert b.stderr.count("reference kernels") == 1
+    info = run("info", tiny_models["int8"])
+    assert info.exit_code == 0 and "(reference kernels)" in info.stdout
+
+
+@pytest.mark.skipif(not userland().arch.startswith("armv"),
+                    reason="the real check needs a 32-bit Arm userland (make test-arm runs it)")
+def test_biasless_dense_does_not_crash_on_this_32bit_arm(tiny_models, image_dir):
+    """The real thing: on 32-bit Arm with tflite-runtime the optimized kernels crash (SIGSEGV) on this model."""
+    p = subprocess.run([sys.executable, "-m", "edgecnn", "classify", str(tiny_models["int8"]),
+                        str(image_dir / "colour.png"), "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["top"]
+    from edgecnn.runtime import load_backend
+    if load_backend().name == "tflite_runtime":
+        assert "running on its reference kernels" in p.stderr

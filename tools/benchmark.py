@@ -138,11 +138,12 @@ def bench_vs_bare(i8: Path, runs: int, rounds: int) -> dict:
     The bare loop is timed two ways: per iteration (p50, like bench) and once around the whole loop (mean; no clock
     reads inside). Rounds alternate; medians are reported.
     """
-    from edgecnn.runtime import Classifier, load_backend
+    from edgecnn.runtime import Classifier
 
     clf = Classifier(i8, RuntimeOptions(threads=1))
     tensor = B.random_tensor(clf)
-    it = load_backend().interpreter_class(model_content=i8.read_bytes(), num_threads=1)
+    # the same kernels as the classifier (the reference ones where the optimized ones crash on this model)
+    it = clf.backend.interpreter_class(model_content=i8.read_bytes(), num_threads=1, **clf.interpreter_options)
     it.allocate_tensors()
     idx = it.get_input_details()[0]["index"]
     set_tensor, invoke = it.set_tensor, it.invoke

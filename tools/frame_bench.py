@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from edgecnn.config import RuntimeOptions  # noqa: E402
 from edgecnn.preprocess import convert_channels, resize  # noqa: E402
-from edgecnn.runtime import Classifier, load_backend  # noqa: E402
+from edgecnn.runtime import Classifier  # noqa: E402
 
 from shared_data import FLOWERS5  # noqa: E402  (tools/ is on sys.path)
 
@@ -135,7 +135,9 @@ class BareLoop:
         import cv2
 
         self.cv2 = cv2
-        it = load_backend().interpreter_class(model_content=model.read_bytes(), num_threads=1)
+        clf = Classifier(model, RuntimeOptions(threads=1))  # for the kernels edgecnn uses with this model
+        it = clf.backend.interpreter_class(model_content=model.read_bytes(), num_threads=1,
+                                           **clf.interpreter_options)
         it.allocate_tensors()
         d, o = it.get_input_details()[0], it.get_output_details()[0]
         self.it, self.idx, self.out = it, d["index"], o["index"]
