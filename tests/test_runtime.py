@@ -150,6 +150,20 @@ def test_bad_model_files(tmp_path, tiny_models):
             Classifier(tmp_path / "cut.tflite")
 
 
+@pytest.mark.parametrize("name", ["int8", "uint8", "float", "gray", "wide", "two_inputs"])
+def test_truncated_flatbuffer_is_refused_before_any_interpreter_sees_it(tiny_models, name):
+    """tflite-runtime 2.14 does not verify the flatbuffer and dies with SIGSEGV on a cut file (an interrupted
+    copy): edgecnn's own bounds check must find every cut, and pass every whole model."""
+    from edgecnn.metadata import check_tflite, outside_the_file
+
+    data = tiny_models[name].read_bytes()
+    assert outside_the_file(data) is None
+    for n in (8, 12, 100, 300, len(data) // 2, len(data) - 100):
+        assert outside_the_file(data[:n]) is not None, n
+        with pytest.raises(ModelError, match=r"truncated or corrupt\? \(.* points outside the file's"):
+            check_tflite(data[:n], "cut.tflite")
+
+
 def test_backend_choice(monkeypatch):
     b = load_backend()
     assert b.name in ("ai_edge_litert", "tflite_runtime", "tensorflow") and b.version
