@@ -190,7 +190,7 @@ def test_split_is_stratified_disjoint_and_seeded():
     y = np.repeat(np.arange(3), [50, 30, 20])
     tr, va = D.split_indices(y, 0.2, seed=7)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(y)
-    assert np.bincount(y[va]).tolist() == [10, 6, 4]
+    assert np.bincount(y[va].astype(np.intp)).tolist() == [10, 6, 4]
     tr2, va2 = D.split_indices(y, 0.2, seed=7)
     np.testing.assert_array_equal(va, va2)
     _, va3 = D.split_indices(y, 0.2, seed=8)
@@ -217,7 +217,7 @@ def test_make_splits_keeps_official_test_apart(tmp_path):
 def test_balanced_sample_draws_evenly_from_each_class():
     y = np.repeat(np.arange(4), [100, 100, 5, 100])
     idx = D.balanced_sample(y, 40, seed=0)
-    counts = np.bincount(y[idx], minlength=4)
+    counts = np.bincount(y[idx].astype(np.intp), minlength=4)
     assert counts.sum() == 40 and counts[2] == 5 and set(counts[[0, 1, 3]]) <= {11, 12}
     assert len(np.unique(idx)) == 40
     np.testing.assert_array_equal(idx, D.balanced_sample(y, 40, seed=0))
@@ -255,7 +255,7 @@ def test_train_test_layout_uses_test_as_the_test_split(tmp_path):
     assert D.split_layout(root) == (root / "train", root / "test")
     ds = D.load(str(root), PRE16, progress=False)
     assert ds.labels == list(CLASSES) and len(ds.y) == 18 and ds.has_test and len(ds.y_test) == 6
-    assert sorted(np.bincount(ds.y_test).tolist()) == [2, 2, 2]
+    assert sorted(np.bincount(ds.y_test.astype(np.intp)).tolist()) == [2, 2, 2]
     assert any("val" in s.path and "not used" in s.reason for s in ds.skipped)
     splits = D.make_splits(ds, 0.2, 0)
     assert splits.held_out == "test" and len(splits.get("test")[1]) == 6

@@ -89,7 +89,7 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         """Samples per class (training data, before the validation split)."""
-        n = np.bincount(self.y, minlength=len(self.labels))
+        n = np.bincount(self.y.astype(np.intp), minlength=len(self.labels))
         return {name: int(c) for name, c in zip(self.labels, n)}
 
 
