@@ -64,3 +64,14 @@ def test_command_script_keeps_every_exit_code(arm, tmp_path):
     subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True)
     rcs = [(tmp_path / "out" / f"{i:02d}.rc").read_text().strip() for i in range(3)]
     assert rcs == ["0", "1", "0"] and (tmp_path / "out" / "02.stdout").read_text() == "still\n"
+
+
+def test_first_run_block_and_its_classify_output(arm):
+    block = arm.recipe(arm.FIRST_RUN)
+    assert block.startswith("cd ~\n") and f". {arm.VENV}/bin/activate" in block
+    assert "edgecnn classify " in block and "make_video.py score fm.jsonl" in block
+    text = ("edgecnn/models/x/images/000_ankle-boot.png: Ankle boot (0.996), T-shirt/top (0.000), Trouser (0.000)  "
+            "[0.24 ms]\nWarning: something\nb/027_t-shirt-top.png: Shirt (0.492), T-shirt/top (0.434)  [1.07 ms]\n")
+    assert arm.parse_classify_text(text) == {
+        "000_ankle-boot.png": {"Ankle boot": 0.996, "T-shirt/top": 0.0, "Trouser": 0.0},
+        "027_t-shirt-top.png": {"Shirt": 0.492, "T-shirt/top": 0.434}}

@@ -2,11 +2,12 @@
 
 For each target it installs edgecnn in a Debian bookworm ARM userland (what Raspberry Pi OS is built on) exactly as
 docs/raspberry-pi.md tells a Pi user -- the fenced block after ``<!-- test-arm: RECIPE -->`` is run as written --,
-then runs ``edgecnn info --system``, the device test suite, and classify / camera / bench on the shipped
-Fashion-MNIST model and on a 224x224 photo model, comparing every prediction with the same command on this host
-(top-1 identical; the largest score difference is reported). One PASS/FAIL line per step, then a total.
+then runs ``edgecnn info --system``, the docs' first-run block (``<!-- test-arm: first-run -->``, as written, its
+answers compared with the same block on this host), the device test suite, and classify / camera / bench on the
+shipped Fashion-MNIST model and on a 224x224 photo model, comparing every prediction with the same command on this
+host (top-1 identical; the largest score difference is reported). One PASS/FAIL line per step, then a total.
 
-Targets (``--targets``):
+Targets (``--targets``; default: all four):
 
 - ``arm64``: Pi OS 64-bit (recipe ``pi64``: a plain venv, wheels from PyPI).
 - ``armhf``: Pi OS 32-bit on a 32-bit kernel (recipe ``pi32``: apt's numpy and OpenCV, ``--system-site-packages``).
@@ -56,6 +57,8 @@ BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 MIRRORS = (f"deb http://deb.debian.org/debian {SUITE} main", f"deb http://deb.debian.org/debian {SUITE}-updates main")
 #: Where the docs put the venv and the source (checked against the recipes).
 VENV = "~/edgecnn-venv"
+#: The docs block of commands a new user runs right after installing (checked in every userland).
+FIRST_RUN = "first-run"
 SOURCE = "/root/edgecnn"
 WORK = "/root/check"  # images, models and outputs exchanged with the host
 FM_IMAGES = 200
@@ -135,7 +138,7 @@ TARGETS = {
     "arm64-apt": Target("arm64-apt", "arm64", "pi64-apt", "cortex-a72", "aarch64 (64-bit)", "ai_edge_litert",
                         copy=True),
 }
-DEFAULT_TARGETS = ("arm64", "armhf", "armhf-on-arm64")
+DEFAULT_TARGETS = ("arm64", "armhf", "armhf-on-arm64", "arm64-apt")
 
 
 # ----------------------------------------------------------------------------------------------- reporting
@@ -178,6 +181,66 @@ def recipe(name: str, doc: Path = DOC) -> str:
     if VENV not in m.group(1):
         raise SystemExit(f"{doc}: recipe {name} does not make its venv at {VENV}")
     return m.group(1)
+
+
+def parse_classify_text(text: str) -> dict[str, dict[str, float]]:
+    """{image file name: {label: score}} from ``edgecnn classify``'s text lines ("path: A (0.9), B (0.1)  [ms]")."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"(\S+\.(?:png|jpe?g|bmp)): (.*?)\s+\[[\d.]+ ms\]$", line)
+        if m:
+            out[Path(m.group(1)).name] = {lab: float(v) for lab, v in re.findall(r"(.+?) \(([\d.]+)\)(?:, |$)",
+                                                                                 m.group(2))}
+    return out
+
+
+def first_run_results(home: Path, stdout: str) -> tuple[dict, dict, str]:
+    """What the docs' first-run block gave in ``home``: (classify {image: {label: score}}, camera log {frame:
+    {index: score}}, the score line "... top-1 N%, top-3 M%")."""
+    log = home / "fm.jsonl"
+    rows = _jsonl(log) if log.exists() else []
+    frames = {str(r["frame"]): {t["index"]: t["score"] for t in r["top"]} for r in rows if "top" in r}
+    score = next((ln.strip() for ln in stdout.splitlines() if "labelled frames classified" in ln), "no score line")
+    return parse_classify_text(stdout), frames, score
+
+
+def host_first_run(report: Report, work: Path) -> tuple[dict, dict, str] | None:
+    """Run the docs' first-run block on this host (``~`` holding the checkout as ``edgecnn`` and the project's venv
+    as the docs' venv) for the reference answers."""
+    home = work / "first-run-home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "edgecnn").symlink_to(REPO)
+    (home / VENV.removeprefix("~/")).symlink_to(Path(sys.executable).parent.parent)
+    start = time.time()
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", recipe(FIRST_RUN)], cwd=home, capture_output=True,
+                       text=True, env=dict(os.environ, HOME=str(home)))
+    got = first_run_results(home, p.stdout)
+    ok = p.returncode == 0 and bool(got[0]) and bool(got[1])
+    tail = (p.stdout + p.stderr).strip().splitlines()
+    report.step(ok, "host: docs first-run block", got[2] if ok else f"exit {p.returncode}: {tail[-1] if tail else ''}",
+                time.time() - start)
+    return got if ok else None
+
+
+def arm_first_run(report: Report, t: Target, root: Path, log: Path, host: tuple[dict, dict, str] | None) -> None:
+    """The docs' first-run block in the userland, as written; its answers compared with the host's."""
+    start = time.time()
+    home = root / "root"
+    for f in ("fm.mp4", "fm.labels.csv", "fm.jsonl"):
+        (home / f).unlink(missing_ok=True)
+    p = run_in(root, recipe(FIRST_RUN), t.qemu_cpu, t.mixed, log=log)
+    tail = (p.stdout + p.stderr).strip().splitlines()
+    if p.returncode != 0 or host is None:
+        report.step(False, f"{t.name}: docs first-run block",
+                    f"exit {p.returncode}: {tail[-1] if tail else ''}" if p.returncode else "no host reference",
+                    time.time() - start)
+        return
+    classify, frames, score = first_run_results(home, p.stdout)
+    ok_c, detail_c = compare(host[0], classify)
+    ok_f, detail_f = compare(host[1], frames)
+    same = "the host's" if score == host[2] else f"host: {host[2]}"
+    report.step(ok_c and ok_f, f"{t.name}: docs first-run block",
+                f"classify {detail_c}; camera {detail_f}; {score} ({same})", time.time() - start)
 
 
 def build_userland(t: Target, cache: Path) -> tuple[Path, str]:
@@ -429,8 +492,9 @@ def device_tests(report: Report, t: Target, root: Path, log: Path) -> None:
                 f"{t.name}: device test suite", summary, time.time() - start)
 
 
-def run_target(report: Report, t: Target, cache: Path, work: Path, cmds, host_out: Path, tests: bool) -> None:
-    """Userland, install, tests and the compared commands for one target."""
+def run_target(report: Report, t: Target, cache: Path, work: Path, cmds, host_out: Path, tests: bool,
+               host_first: tuple | None = None) -> None:
+    """Userland, install, the docs' first-run block, tests and the compared commands for one target."""
     log = cache / f"{t.name}.log"
     log.write_text("")
     start = time.time()
@@ -442,6 +506,7 @@ def run_target(report: Report, t: Target, cache: Path, work: Path, cmds, host_ou
     report.step(True, f"{t.name}: userland {t.userland_dir}", f"{how}, {_du(root)}", time.time() - start)
     if not install(report, t, root, log):
         return
+    arm_first_run(report, t, root, log, host_first)
     if tests:
         device_tests(report, t, root, log)
     shutil.rmtree(root / WORK.lstrip("/"), ignore_errors=True)
@@ -506,8 +571,10 @@ def main(argv=None) -> int:
                 f"{FM_IMAGES} Fashion-MNIST PNGs, {PHOTO_IMAGES} photos, {VIDEO_FRAMES}-frame mp4, 2 models")
     cmds = commands(photo=not missing)
     host_out = host_reference(report, work, cmds)
+    host_first = host_first_run(report, work)
     for n in names:
-        run_target(report, TARGETS[n], args.cache, work, cmds, host_out, tests=not args.skip_tests)
+        run_target(report, TARGETS[n], args.cache, work, cmds, host_out, tests=not args.skip_tests,
+                   host_first=host_first)
     return report.total(time.time() - start, args.cache)
 
 
