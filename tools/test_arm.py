@@ -59,6 +59,8 @@ MIRRORS = (f"deb http://deb.debian.org/debian {SUITE} main", f"deb http://deb.de
 VENV = "~/edgecnn-venv"
 #: The docs block of commands a new user runs right after installing (checked in every userland).
 FIRST_RUN = "first-run"
+#: Folder under the work folder where the host runs that block (links to this checkout and its venv: never copied)
+FIRST_RUN_HOME = "first-run-home"
 SOURCE = "/root/edgecnn"
 WORK = "/root/check"  # images, models and outputs exchanged with the host
 FM_IMAGES = 200
@@ -207,7 +209,7 @@ def first_run_results(home: Path, stdout: str) -> tuple[dict, dict, str]:
 def host_first_run(report: Report, work: Path) -> tuple[dict, dict, str] | None:
     """Run the docs' first-run block on this host (``~`` holding the checkout as ``edgecnn`` and the project's venv
     as the docs' venv) for the reference answers."""
-    home = work / "first-run-home"
+    home = work / FIRST_RUN_HOME
     home.mkdir(parents=True, exist_ok=True)
     (home / "edgecnn").symlink_to(REPO)
     (home / VENV.removeprefix("~/")).symlink_to(Path(sys.executable).parent.parent)
@@ -510,7 +512,7 @@ def run_target(report: Report, t: Target, cache: Path, work: Path, cmds, host_ou
     if tests:
         device_tests(report, t, root, log)
     shutil.rmtree(root / WORK.lstrip("/"), ignore_errors=True)
-    shutil.copytree(work, root / WORK.lstrip("/"), ignore=shutil.ignore_patterns("out"))
+    shutil.copytree(work, root / WORK.lstrip("/"), ignore=shutil.ignore_patterns("out", FIRST_RUN_HOME))
     run_in(root, f". {VENV}/bin/activate\ncd {WORK}\n{command_script(cmds)}", t.qemu_cpu, t.mixed, log=log)
     check_outputs(report, t.name, cmds, host_out, root / WORK.lstrip("/") / "out")
 
