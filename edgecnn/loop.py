@@ -23,7 +23,7 @@ from edgecnn.opencv import has_gui, import_cv2, quiet_logs
 from edgecnn.outputs import LineAppender, PendingFile
 from edgecnn.sources import EndOfSource, failure_hint
 from edgecnn.stats import RecentSamples
-from edgecnn.stop import signal_name
+from edgecnn.stop import StopHold, signal_name
 
 #: Timed stages of one frame, in order; ``total`` (capture start to render end) is added in the summary.
 STAGES = ("capture", "preprocess", "invoke", "postprocess", "render")
@@ -363,7 +363,9 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
     k, thr = options.top_k, options.threshold
     start = clock()
     last_end = start
+    hold = StopHold()
     try:
+        hold.install()
         while True:
             if options.max_frames is not None and res.frames >= options.max_frames:
                 res.ended = "frames"
@@ -396,18 +398,19 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
             t3 = clock()
             top = classifier.postprocess(raw, k, thr)
             t4 = clock()
-            quit_ = renderer.render(frame, top, fps, (t3 - t2) * 1e3) if render else False
-            t5 = clock()
-            cap_ms.append((t1 - t0) * 1e3)
-            pre_ms.append((t2 - t1) * 1e3)
-            inv_ms.append((t3 - t2) * 1e3)
-            post_ms.append((t4 - t3) * 1e3)
-            ren_ms.append((t5 - t4) * 1e3)
-            tot_ms.append((t5 - t0) * 1e3)
-            res.frame_age_ms.append((t4 - frame.t_capture) * 1e3)
-            res.frames += 1
-            if log is not None:
-                log.write(frame.index, t4 - start, top, {s: st[s].last for s in (*STAGES, "total")})
+            with hold:  # a frame is recorded, counted and logged together, or not at all
+                quit_ = renderer.render(frame, top, fps, (t3 - t2) * 1e3) if render else False
+                t5 = clock()
+                cap_ms.append((t1 - t0) * 1e3)
+                pre_ms.append((t2 - t1) * 1e3)
+                inv_ms.append((t3 - t2) * 1e3)
+                post_ms.append((t4 - t3) * 1e3)
+                ren_ms.append((t5 - t4) * 1e3)
+                tot_ms.append((t5 - t0) * 1e3)
+                res.frame_age_ms.append((t4 - frame.t_capture) * 1e3)
+                res.frames += 1
+                if log is not None:
+                    log.write(frame.index, t4 - start, top, {s: st[s].last for s in (*STAGES, "total")})
             for sink in sinks:
                 sink.on_frame(frame, top, res)
             dt = t5 - last_end
@@ -423,6 +426,8 @@ def run_loop(source, classifier, options: LoopOptions = LoopOptions(), renderer:
         res.ended, res.message = "write failed", str(e)
     except KeyboardInterrupt as e:  # Ctrl-C, and SIGTERM / SIGHUP turned into it (edgecnn.stop)
         res.ended = "interrupted" if signal_name(e) == "SIGINT" else f"stopped by {signal_name(e)}"
+    finally:
+        hold.uninstall()
     res.wall_s = clock() - start
     res.dropped = int(getattr(source, "dropped", 0))
     return res

@@ -66,6 +66,63 @@ def stop_signals():
             signal.signal(s, h)
 
 
+class StopHold:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP held back during ``with hold:`` blocks, then acted on as before.
+
+    For steps that must happen together or not at all, such as the camera loop recording a frame, counting it and
+    logging it: a stop landing between two of them left the video one frame ahead of the summary and the log.
+    :meth:`install` puts this object's handler in front of the current ones (Python's ``KeyboardInterrupt`` for
+    Ctrl-C, :func:`stop_signals`' :class:`Stopped`); outside a ``with hold:`` block it hands each signal straight
+    on, inside one it notes the first and hands it on as the block ends, so the exception is raised there and not
+    between two of the steps. Entering and leaving a block only flips a flag (handlers are process-wide and OS
+    signal masks are per thread, so a mask would not hold a signal the kernel gives to another thread). Keep the
+    blocks short: a second Ctrl-C cannot cut one either. Only the main thread can set handlers: elsewhere
+    :meth:`install` does nothing and the blocks hold nothing.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[int, object] = {}
+        self._holding = False
+        self._pending: list[tuple[int, object]] = []
+
+    def install(self) -> None:
+        """Put the holding handler in front of the current handlers of SIGINT, SIGTERM and SIGHUP."""
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, *STOP_SIGNALS):
+                self._previous[s] = signal.signal(s, self._handler)
+
+    def uninstall(self) -> None:
+        """Give the signals back to the handlers :meth:`install` found."""
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous.clear()
+
+    def _handler(self, signum, frame) -> None:
+        if self._holding:
+            if not self._pending:
+                self._pending.append((signum, frame))
+            return
+        self._hand_on(signum, frame)
+
+    def _hand_on(self, signum: int, frame) -> None:
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        if callable(previous):
+            previous(signum, frame)  # raises KeyboardInterrupt / Stopped
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    def __enter__(self) -> StopHold:
+        self._holding = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._holding = False
+        if self._pending:
+            signum, frame = self._pending.pop()
+            self._hand_on(signum, frame)
+
+
 def stopped_by(received: list[int]) -> Stopped | None:
     """The :class:`Stopped` for the first stop signal in ``received`` (from :func:`stop_signals`), or None."""
     return Stopped(received[0]) if received else None
