@@ -829,8 +829,8 @@ def _train_side(what: str):
               show_default=True, help="With --pretrained: peak learning rate of the fine-tuning phase.")
 @click.option("--augment", type=click.Choice(AUGMENTATIONS), default=None,
               help="Training augmentation. shift: flip, shift, brightness (--flip/--shift/--brightness); photo: "
-                   "random resized crop, flip, small rotation, colour jitter (Keras preprocessing layers). "
-                   "Default: photo with --pretrained, else shift. Never applied at inference.")
+                   "random resized crop, flip, small rotation, colour jitter, pixel noise (Keras preprocessing "
+                   "layers). Default: photo with --pretrained, else shift. Never applied at inference.")
 @click.option("--img-size", type=click.IntRange(MIN_IMG_SIZE, MAX_IMG_SIZE), default=None,
               help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
                    f"{DEFAULT_FOLDER_SIZE} for image folders.")

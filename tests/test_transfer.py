@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn.cli import main
-from edgecnn.config import TrainOptions
+from edgecnn.config import DEFAULT_FINE_TUNE_EPOCHS, PHOTO_AUGMENT, TrainOptions
 
 from tests.test_data import CLASSES, make_folder
 
@@ -50,7 +50,22 @@ def test_defaults_follow_the_pretrained_choice():
     scratch = TrainOptions(arch="mobilenetv2").resolved()
     assert (scratch.alpha, scratch.pretrained, scratch.epochs, scratch.augment) == (0.35, None, 30, "shift")
     tl = TrainOptions(arch="mobilenetv2", weights="w.h5").resolved()  # --weights implies --pretrained imagenet
-    assert (tl.pretrained, tl.epochs, tl.lr, tl.augment, tl.transfer) == ("imagenet", 15, 1e-3, "photo", True)
+    assert (tl.pretrained, tl.epochs, tl.lr, tl.augment, tl.transfer) == ("imagenet", DEFAULT_FINE_TUNE_EPOCHS, 1e-3,
+                                                                         "photo", True)
+
+
+@pytest.mark.workstation
+def test_photo_augmentation_is_seeded_adds_pixel_noise_and_is_off_at_inference():
+    from edgecnn.train.fit import photo_augmenter
+
+    grey = np.full((2, 48, 48, 3), 128.0, np.float32)  # crops, flips, rotation and colour jitter keep it flat
+    opts = TrainOptions(arch="mobilenetv2", pretrained="imagenet", seed=3)
+    a, b = (np.asarray(photo_augmenter(opts)(grey, training=True)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    want = PHOTO_AUGMENT["noise"] * 255.0
+    for img in a:  # only the pixel noise makes a flat image uneven
+        assert 0.8 * want < float(img.std()) < 1.2 * want
+    np.testing.assert_array_equal(np.asarray(photo_augmenter(opts)(grey, training=False)), grey)
 
 
 def test_small_classes_are_named_with_their_count():

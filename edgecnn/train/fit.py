@@ -52,8 +52,9 @@ def photo_augmenter(opts: TrainOptions):
     """The ``photo`` augmentation as Keras preprocessing layers, seeded from ``opts.seed``.
 
     Random resized crop (``RandomZoom`` zooming in by up to :data:`PHOTO_AUGMENT` ``zoom`` of each side,
-    independently, then ``RandomTranslation``), horizontal flip (``opts.flip``), small rotation, and colour jitter
-    (brightness, contrast, saturation; ``RandomColorJitter``), reflecting at the borders. Called with
+    independently, then ``RandomTranslation``), horizontal flip (``opts.flip``), small rotation, colour jitter
+    (brightness, contrast, saturation; ``RandomColorJitter``), reflecting at the borders, then Gaussian pixel noise
+    (``GaussianNoise``, :data:`PHOTO_AUGMENT` ``noise``). Called with
     ``training=True`` in the training pipeline only: it is not part of the saved model, so nothing of it runs at
     inference.
 
@@ -73,6 +74,9 @@ def photo_augmenter(opts: TrainOptions):
     layers += [L.RandomRotation(a["rotation"], fill_mode="reflect", seed=s + 4),
                L.RandomColorJitter((0, 255), brightness_factor=a["brightness"], contrast_factor=a["contrast"],
                                    saturation_factor=sat, seed=s + 5)]
+    if a.get("noise"):
+        # Keras' GaussianNoise takes a stddev <= 1: applied in 0..1 units.
+        layers += [L.Rescaling(1 / 255.0), L.GaussianNoise(a["noise"], seed=s + 6), L.Rescaling(255.0)]
     return keras.Sequential(layers, name="augment")
 
 
