@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,13 +28,22 @@ def make_video(path: Path, frames: int = 100, size: tuple[int, int] = (160, 120)
     return path
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that a test sends SIGINT: Ctrl-C's default action, as in a terminal.
+
+    A program started in the background by a non-interactive shell (``cmd &`` in a script, ``nohup``) inherits
+    SIGINT *ignored*, and Python then leaves it ignored; a test run from such a shell would otherwise see its
+    Ctrl-C go nowhere."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class CameraProcess:
     """``python -m edgecnn camera ARGS`` in a child process; :meth:`url` waits for its ``web view:`` line."""
 
     def __init__(self, args: list, cwd: Path, env: dict | None = None):
         self.proc = subprocess.Popen([sys.executable, "-m", "edgecnn", "camera", *map(str, args)], cwd=cwd,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, **(env or {})}, preexec_fn=ctrl_c_as_in_a_terminal)
         self.stderr_lines: list[str] = []
 
     def url(self, timeout_s: float = 60.0) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.service_helpers import ctrl_c_as_in_a_terminal
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fashion_mnist" / "int8.tflite"
 
@@ -31,7 +33,8 @@ def slideshow(tmp_path_factory) -> Path:
 def _start(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "edgecnn", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=kw.get("cwd"))
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=kw.get("cwd"),
+                            preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:
@@ -132,8 +135,12 @@ def test_a_stop_during_a_frame_waits_until_it_is_recorded_counted_and_logged(tmp
 
     video, log = tmp_path / "run.avi", FrameLog(tmp_path / "run.jsonl")
     renderer = SignalWhileRecording(recorder=Recorder(video, 10))
-    with stop_signals():
-        res = run_loop(FakeSource(n=100), FakeClassifier(), LoopOptions(), renderer=renderer, log=log)
+    ctrl_c = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see ctrl_c_as_in_a_terminal)
+    try:
+        with stop_signals():
+            res = run_loop(FakeSource(n=100), FakeClassifier(), LoopOptions(), renderer=renderer, log=log)
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)
     renderer.close()
     log.close()
     assert res.ended == ("interrupted" if sig == signal.SIGINT else "stopped by SIGTERM")
