@@ -86,10 +86,12 @@ class StopHold:
         self._pending: list[tuple[int, object]] = []
 
     def install(self) -> None:
-        """Put the holding handler in front of the current handlers of SIGINT, SIGTERM and SIGHUP."""
+        """Put the holding handler in front of the current handlers of SIGINT, SIGTERM and SIGHUP (a signal whose
+        handler was set outside Python, which Python could not put back, is left alone)."""
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, *STOP_SIGNALS):
-                self._previous[s] = signal.signal(s, self._handler)
+                if signal.getsignal(s) is not None:
+                    self._previous[s] = signal.signal(s, self._handler)
 
     def uninstall(self) -> None:
         """Give the signals back to the handlers :meth:`install` found."""
