@@ -8,7 +8,6 @@ ai-edge-litert, tflite-runtime and tf.lite. Quantized values are dequantized as 
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from dataclasses import dataclass
 
@@ -152,9 +151,8 @@ def open_debug_interpreter(backend, model: bytes, threads: int = 1, options: dic
         ModelError: this backend's Interpreter has no ``experimental_preserve_all_tensors`` option
             (tflite-runtime before 2.5); the message names the backend and what to install.
     """
-    module = importlib.import_module(backend.interpreter_class.__module__)
     kwargs = {"experimental_preserve_all_tensors": True}
-    resolver = getattr(module, "OpResolverType", None)
+    resolver = backend.op_resolver
     if resolver is not None:
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     kwargs.update(options or {})

@@ -42,6 +42,17 @@ class Backend:
     version: str
     interpreter_class: type
 
+    @property
+    def op_resolver(self):
+        """The backend's ``OpResolverType`` enum (which kernels: ``BUILTIN``, ``BUILTIN_REF``,
+        ``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), from the module of its Interpreter class or of a base class; None
+        where there is none (tflite-runtime before 2.5)."""
+        for c in self.interpreter_class.__mro__:
+            resolver = getattr(importlib.import_module(c.__module__), "OpResolverType", None)
+            if resolver is not None:
+                return resolver
+        return None
+
 
 def _import_backend(name: str) -> Backend:
     if name == "ai_edge_litert":
@@ -253,9 +264,7 @@ def reference_kernel_options(backend: Backend) -> dict:
     Raises:
         BackendError: the backend's Interpreter has no ``OpResolverType`` (tflite-runtime before 2.5).
     """
-    resolver = next((getattr(importlib.import_module(c.__module__), "OpResolverType", None)  # a subclass's too
-                     for c in backend.interpreter_class.__mro__
-                     if hasattr(importlib.import_module(c.__module__), "OpResolverType")), None)
+    resolver = backend.op_resolver
     if resolver is None:
         raise BackendError(f"{backend.name} {backend.version} cannot select its reference kernels (no "
                            f"OpResolverType): install tflite-runtime>=2.5")
