@@ -103,19 +103,23 @@ class _Bounded:
             raise _Outside(what)
         return pos, vt, size
 
-    def ref(self, t: tuple[int, int, int], field: int, what: str) -> int | None:
-        """Position that offset field ``field`` of table ``t`` points to, or None when the field is absent."""
+    def field(self, t: tuple[int, int, int], field: int, what: str) -> int:
+        """Position of field ``field`` of table ``t`` (its vtable entry added to the table's position), or 0 when
+        the field is absent."""
         pos, vt, size = t
         slot = 4 + 2 * field
         off = self.read("<H", vt + slot, what) if slot + 2 <= size else 0
-        return pos + off + self.read("<I", pos + off, what) if off else None
+        return pos + off if off else 0
+
+    def ref(self, t: tuple[int, int, int], field: int, what: str) -> int | None:
+        """Position that offset field ``field`` of table ``t`` points to, or None when the field is absent."""
+        at = self.field(t, field, what)
+        return at + self.read("<I", at, what) if at else None
 
     def scalar(self, t: tuple[int, int, int], field: int, fmt: str, what: str) -> int:
         """Scalar field ``field`` of table ``t`` (0 when absent: the schema's default here)."""
-        pos, vt, size = t
-        slot = 4 + 2 * field
-        off = self.read("<H", vt + slot, what) if slot + 2 <= size else 0
-        return self.read(fmt, pos + off, what) if off else 0
+        at = self.field(t, field, what)
+        return self.read(fmt, at, what) if at else 0
 
     def vector(self, t, field: int, item_size: int, what: str) -> tuple[int, int]:
         """(start, length) of vector field ``field`` (length 0 when absent), its items inside the file."""
