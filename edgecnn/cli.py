@@ -23,7 +23,7 @@ from edgecnn.config import (ARCHITECTURES, DEFAULT_FOLDER_SIZE, DEFAULT_SEED, IO
                             MAX_IMG_SIZE, MIN_IMG_SIZE, QuantizeOptions, TrainOptions)
 from edgecnn.config import ExplainOptions
 from edgecnn.config import (AUGMENTATIONS, DEFAULT_ALPHA, DEFAULT_EPOCHS, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_HEAD_LR,
-                            DEFAULT_SCRATCH_LR, MOBILENETV2_ALPHAS, PRETRAINED)
+                            DEFAULT_LABEL_SMOOTHING, DEFAULT_SCRATCH_LR, MOBILENETV2_ALPHAS, PRETRAINED)
 
 _TRAIN = TrainOptions()  # defaults shown in --help
 _QUANTIZE = QuantizeOptions()
@@ -831,6 +831,10 @@ def _train_side(what: str):
               help="Training augmentation. shift: flip, shift, brightness (--flip/--shift/--brightness); photo: "
                    "random resized crop, flip, small rotation, colour jitter, pixel noise (Keras preprocessing "
                    "layers). Default: photo with --pretrained, else shift. Never applied at inference.")
+@click.option("--label-smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
+              help=f"Label smoothing of the loss: the target gives 1-eps to the class and eps/K to every class, "
+                   f"which keeps a network fine-tuned on a few hundred photos from over-confidence. Default: "
+                   f"{DEFAULT_LABEL_SMOOTHING:g} with --pretrained, else 0.")
 @click.option("--img-size", type=click.IntRange(MIN_IMG_SIZE, MAX_IMG_SIZE), default=None,
               help=f"Square model input size in pixels. Default: the data's own size for IDX data, "
                    f"{DEFAULT_FOLDER_SIZE} for image folders.")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgecnn.cli import main
-from edgecnn.config import DEFAULT_FINE_TUNE_EPOCHS, PHOTO_AUGMENT, TrainOptions
+from edgecnn.config import DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_LABEL_SMOOTHING, PHOTO_AUGMENT, TrainOptions
 
 from tests.test_data import CLASSES, make_folder
 
@@ -40,6 +40,7 @@ def _cli(*args):
     ({"arch": "cnn", "pretrained": "imagenet"}, "pretrained weights exist for --arch mobilenetv2"),
     ({"arch": "mobilenetv2", "pretrained": "places365"}, "expected one of imagenet"),
     ({"arch": "mobilenetv2", "fine_tune_from": 18}, "block 0..17"),
+    ({"arch": "mobilenetv2", "label_smoothing": 1.0}, "label_smoothing is 1.0, expected a fraction in"),
 ])
 def test_transfer_options_are_checked(kw, message):
     with pytest.raises(ValueError, match=message):
@@ -52,6 +53,8 @@ def test_defaults_follow_the_pretrained_choice():
     tl = TrainOptions(arch="mobilenetv2", weights="w.h5").resolved()  # --weights implies --pretrained imagenet
     assert (tl.pretrained, tl.epochs, tl.lr, tl.augment, tl.transfer) == ("imagenet", DEFAULT_FINE_TUNE_EPOCHS, 1e-3,
                                                                          "photo", True)
+    assert (scratch.label_smoothing, tl.label_smoothing) == (0.0, DEFAULT_LABEL_SMOOTHING)
+    assert TrainOptions(arch="mobilenetv2", weights="w.h5", label_smoothing=0.0).resolved().label_smoothing == 0.0
 
 
 @pytest.mark.workstation
@@ -167,6 +170,29 @@ def test_phases_choose_what_trains_and_batchnorm_stays_frozen():
     assert not any(type(layer).__name__ == "Rescaling" for layer in m.layers)  # normalisation lives outside
 
 
+@pytest.mark.workstation
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_the_loss_is_smoothed_by_label_smoothing(eps):
+    """A model sure of the right class (p = 0.998) has almost no loss unsmoothed; smoothed, the target puts eps/K
+    on each wrong class, so its loss is about (2 eps / 3) * -log(0.001)."""
+    import keras
+    import tensorflow as tf
+
+    from edgecnn.train.fit import fit_phases
+
+    sure = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax", kernel_initializer="zeros",
+                                                                   bias_initializer=keras.initializers.Constant(
+                                                                       [np.log(998.0), 0.0, 0.0]))])
+    x, y = np.ones((8, 2), np.float32), tf.one_hot(np.zeros(8, np.int64), 3)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    opts = TrainOptions(arch="cnn", epochs=1, lr=1e-12, label_smoothing=eps).resolved()
+    history, _, _ = fit_phases(sure, ds, ds, opts, steps_per_epoch=1, verbose=0, log=lambda s: None)
+    p = np.array([0.998, 0.001, 0.001])
+    target = (1 - eps) * np.eye(3)[0] + eps / 3
+    assert history[0]["loss"] == pytest.approx(-(target * np.log(p)).sum(), rel=1e-3)
+    assert history[0]["val_accuracy"] == 1.0
+
+
 # ----------------------------------------------------------------------- end to end: train -> quantize -> classify
 
 @pytest.fixture(scope="module")
@@ -182,6 +208,7 @@ def tl_run(tmp_path_factory):
              "--batch-size", "12", "--val-split", "0.25", "--lr", "0.01")
     assert r.exit_code == 0, r.output
     assert "phase head: 2 epochs" in r.output and "phase fine-tune: 1 epochs" in r.output
+    assert f"label smoothing {DEFAULT_LABEL_SMOOTHING:g}" in r.output  # the pretrained default, said in the log
     assert "has only 12 images (fewer than 20)" in r.output and "precision" in r.output
     r = _cli("quantize", base / "run", "--data", folder, "-o", base / "m.tflite", "--float-out", base / "f.tflite",
              "--json")
@@ -197,6 +224,7 @@ def test_train_report_has_both_phases_and_per_class_results(tl_run):
     assert [h["phase"] for h in rep["history"]] == ["head", "head", "fine-tune"]
     assert rep["phases"][0]["trainable_params"] < rep["phases"][1]["trainable_params"]
     assert rep["pretrained"] == {"name": "imagenet", "weights": str(WEIGHTS)}
+    assert rep["options"]["label_smoothing"] == DEFAULT_LABEL_SMOOTHING
     assert set(rep["validation"]["precision"]) == set(CLASSES) and len(rep["validation"]["confusion"]) == 3
     assert len(rep["warnings"]) == 3
     pre = json.loads((run / "preprocessing.json").read_text())

@@ -84,7 +84,7 @@ def make_datasets(splits: D.Splits, opts: TrainOptions):
     """tf.data pipelines: (train with shuffle + augmentation, validation), both normalised by the preprocessing
     record (:func:`edgecnn.preprocess.normalize`: raw pixels for edgecnn's networks, [-1, 1] for MobileNetV2).
 
-    Batches are (B, h, w, c) float32; ``opts.augment`` picks :func:`make_augment` (``shift``) or
+    Batches are (B, h, w, c) float32 images and (B, K) float32 one-hot labels; ``opts.augment`` picks :func:`make_augment` (``shift``) or
     :func:`photo_augmenter` (``photo``).
     """
     tf = import_tf()
@@ -105,9 +105,10 @@ def make_datasets(splits: D.Splits, opts: TrainOptions):
         train = tf.data.Dataset.zip((train, rnd)).map(lambda xy, s: (xy[0], xy[1], s))
         train = train.map(make_augment(splits.pre, opts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         train = train.batch(opts.batch_size)
-    train = train.map(norm).prefetch(2)
+    one_hot = lambda x, y: (x, tf.one_hot(y, len(splits.labels)))  # noqa: E731  (label smoothing needs them)
+    train = train.map(norm).map(one_hot).prefetch(2)
     val = (tf.data.Dataset.from_tensor_slices((xv, yv)).map(to_float).batch(max(256, opts.batch_size))
-           .map(norm).prefetch(2))
+           .map(norm).map(one_hot).prefetch(2))
     return train, val
 
 
@@ -190,7 +191,7 @@ def phase_plan(opts: TrainOptions) -> list[tuple[str, int, float]]:
 
 def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int, verbose: int, log):
     """Run :func:`phase_plan`: per phase choose the trainable layers (:func:`edgecnn.train.model.set_phase`), compile
-    Adam with a cosine decay over the phase, fit. One best-on-validation callback spans all phases.
+    Adam with a cosine decay over the phase and cross-entropy with ``opts.label_smoothing``, fit. One best-on-validation callback spans all phases.
 
     Returns:
         (history: per epoch {epoch (1-based over all phases), phase, loss, accuracy, val_loss, val_accuracy, lr,
@@ -208,11 +209,13 @@ def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int
         else:
             n_train = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
         log(f"phase {name}: {epochs} epochs, peak lr {lr:g}, {n_train:,} trainable parameters"
-            + (f" (blocks {opts.fine_tune_from}.. of the backbone, BatchNorm frozen)" if name == "fine-tune" else ""))
+            + (f" (blocks {opts.fine_tune_from}.. of the backbone, BatchNorm frozen)" if name == "fine-tune" else "")
+            + (f", label smoothing {opts.label_smoothing:g}" if opts.label_smoothing else ""))
         schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps_per_epoch * epochs,
                                                           alpha=opts.lr_floor)
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
         hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[best], verbose=verbose,
                          shuffle=False)  # the tf.data pipeline shuffles (seeded)
         first = len(history) + 1
