@@ -223,7 +223,11 @@ class _Table:
         return [float(x) for x in self.t.GetVectorAsNumpy(N.Float32Flags, o)] if o else []
 
 
-def _root(buf: bytes) -> _Table:
+def root_table(buf: bytes) -> _Table:
+    """The root table of a flatbuffer (a TFLite ``Model`` or a tflite-support ``ModelMetadata``), read by field
+    number without a generated schema, so the device needs only the ``flatbuffers`` package. ``buf`` must be a
+    bytearray or bytes; run :func:`check_tflite` first on untrusted model bytes (this reader does not check bounds).
+    """
     from flatbuffers import encode, packer
 
     return _Table(buf, encode.Get(packer.uoffset, bytearray(buf[:4]), 0))
@@ -240,7 +244,7 @@ def metadata_entries(data: bytes, name: str = "<model>") -> dict[str, bytes]:
     check_tflite(data, name)
     try:
         buf = bytearray(data)
-        model = _root(buf)
+        model = root_table(buf)
         buffers = model.tables(4)
         out = {}
         for m in model.tables(6):
@@ -258,7 +262,7 @@ def _support_metadata(fb: bytes, model_bytes: bytes) -> tuple[list[str | None] |
     """Labels and normalisation from a tflite-support ``ModelMetadata`` flatbuffer (see module docstring)."""
     from flatbuffers import number_types as N
 
-    root = _root(bytearray(fb))
+    root = root_table(bytearray(fb))
     subgraphs = root.tables(3)
     if not subgraphs:
         return None, {}

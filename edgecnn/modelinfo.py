@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecnn.metadata import _root  # the minimal flatbuffer table reader (no generated schema on the device)
+from edgecnn.metadata import root_table
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def custom_ops(data: bytes) -> list[str]:
     ``Flex<TF op name>`` (e.g. ``FlexErf``). An unreadable flatbuffer gives an empty list.
     """
     try:
-        return sorted({c.string(1) for c in _root(bytearray(data)).tables(1) if c.string(1)})
+        return sorted({c.string(1) for c in root_table(bytearray(data)).tables(1) if c.string(1)})
     except (IndexError, ValueError, TypeError, AssertionError, struct.error):
         return []
 
