@@ -49,7 +49,7 @@ ARM_CACHE ?= /var/cache/edgecnn-arm
 test-arm: $(STAMP)
 	$(PY) tools/test_arm.py --cache $(ARM_CACHE) $(ARM_ARGS)
 
-# flowers5 (real photos): pretrained MobileNetV2 vs ResNet-8 from scratch, float vs int8 (about an hour on 2 cores)
+# flowers5 (real photos): pretrained MobileNetV2 vs ResNet-8 from scratch, float vs int8 (about half an hour on one core)
 bench-flowers: $(STAMP)
 	$(PY) tools/flowers_benchmark.py
 
