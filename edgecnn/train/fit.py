@@ -84,8 +84,8 @@ def make_datasets(splits: D.Splits, opts: TrainOptions):
     """tf.data pipelines: (train with shuffle + augmentation, validation), both normalised by the preprocessing
     record (:func:`edgecnn.preprocess.normalize`: raw pixels for edgecnn's networks, [-1, 1] for MobileNetV2).
 
-    Batches are (B, h, w, c) float32 images and (B, K) float32 one-hot labels; ``opts.augment`` picks :func:`make_augment` (``shift``) or
-    :func:`photo_augmenter` (``photo``).
+    Batches are (B, h, w, c) float32 images and (B, K) float32 one-hot labels (K classes; the loss smooths them);
+    ``opts.augment`` picks :func:`make_augment` (``shift``) or :func:`photo_augmenter` (``photo``).
     """
     tf = import_tf()
     pre = splits.pre
@@ -105,7 +105,7 @@ def make_datasets(splits: D.Splits, opts: TrainOptions):
         train = tf.data.Dataset.zip((train, rnd)).map(lambda xy, s: (xy[0], xy[1], s))
         train = train.map(make_augment(splits.pre, opts), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         train = train.batch(opts.batch_size)
-    one_hot = lambda x, y: (x, tf.one_hot(y, len(splits.labels)))  # noqa: E731  (label smoothing needs them)
+    one_hot = lambda x, y: (x, tf.one_hot(y, len(splits.labels)))  # noqa: E731
     train = train.map(norm).map(one_hot).prefetch(2)
     val = (tf.data.Dataset.from_tensor_slices((xv, yv)).map(to_float).batch(max(256, opts.batch_size))
            .map(norm).map(one_hot).prefetch(2))
@@ -191,7 +191,8 @@ def phase_plan(opts: TrainOptions) -> list[tuple[str, int, float]]:
 
 def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int, verbose: int, log):
     """Run :func:`phase_plan`: per phase choose the trainable layers (:func:`edgecnn.train.model.set_phase`), compile
-    Adam with a cosine decay over the phase and cross-entropy with ``opts.label_smoothing``, fit. One best-on-validation callback spans all phases.
+    Adam with a cosine decay over the phase and cross-entropy with ``opts.label_smoothing``, fit. One
+    best-on-validation callback spans all phases.
 
     Returns:
         (history: per epoch {epoch (1-based over all phases), phase, loss, accuracy, val_loss, val_accuracy, lr,
