@@ -293,6 +293,8 @@ class TrainOptions:
             raise ValueError(f"shift is {self.shift}, expected a fraction in [0, 0.5)")
         if not 0.0 <= self.brightness <= 1.0:
             raise ValueError(f"brightness is {self.brightness}, expected a fraction in [0, 1]")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr is {self.lr}, expected a finite number > 0")
         if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing is {self.label_smoothing}, expected a fraction in [0, 1)")
         if self.augment is not None and self.augment not in AUGMENTATIONS:
@@ -314,8 +316,8 @@ class TrainOptions:
             raise ValueError(f"head_epochs is {self.head_epochs}, expected >= 0")
         if not 0 <= self.fine_tune_from <= 17:
             raise ValueError(f"fine_tune_from is {self.fine_tune_from}, expected a MobileNetV2 block 0..17")
-        if not self.fine_tune_lr > 0:
-            raise ValueError(f"fine_tune_lr is {self.fine_tune_lr}, expected > 0")
+        if not (math.isfinite(self.fine_tune_lr) and self.fine_tune_lr > 0):
+            raise ValueError(f"fine_tune_lr is {self.fine_tune_lr}, expected a finite number > 0")
 
     def resolved(self) -> "TrainOptions":
         """A copy with every None default filled in: ``alpha`` (mobilenetv2), ``pretrained`` (set by ``weights``),

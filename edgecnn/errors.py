@@ -63,5 +63,10 @@ class FrameError(EdgecnnError, ValueError):
     """A camera frame does not fit an option (a ``--roi`` that lies outside the frame)."""
 
 
+class TrainingError(EdgecnnError, RuntimeError):
+    """Training diverged: the loss became NaN or infinite (usually a learning rate too high for the data); nothing
+    was written."""
+
+
 class DependencyError(EdgecnnError, RuntimeError):
     """A package or system library edgecnn needs (OpenCV, libGL, ...) cannot be imported or loaded."""

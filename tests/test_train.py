@@ -110,6 +110,23 @@ def test_refuses_non_empty_outdir_unless_force(folder, tmp_path):
     assert r.exit_code == 0 and (out / "model.keras").exists() and not (out / "precious.txt").exists()
 
 
+def test_a_diverging_run_is_one_error_and_writes_nothing(folder, tmp_path):
+    """A learning rate far too high makes the loss NaN: before, train said "best validation accuracy 20%", exited
+    0 and wrote a model of NaN weights."""
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", str(folder), "-o", str(out), *TINY, "--lr", "1e12"])
+    assert r.exit_code == 1, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("Error: training diverged: the loss became nan in epoch 1") and "--lr" in last, last
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--lr", "inf"), ("--fine-tune-lr", "inf")])
+def test_a_learning_rate_that_is_not_a_finite_number_is_refused(folder, tmp_path, option, value):
+    r = CliRunner().invoke(main, ["train", str(folder), "-o", str(tmp_path / "o"), *TINY, option, value])
+    assert r.exit_code == 2 and "expected a finite number > 0" in r.output and not (tmp_path / "o").exists()
+
+
 def test_bad_data_is_one_clear_line(tmp_path, folder):
     r = CliRunner().invoke(main, ["train", str(tmp_path / "nothing"), "-o", str(tmp_path / "o")])
     assert r.exit_code == 1 and "no such folder" in r.output and "Traceback" not in r.output

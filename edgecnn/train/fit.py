@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.config import PHOTO_AUGMENT, SMALL_CLASS_IMAGES, Preprocessing, TrainOptions
-from edgecnn.errors import DataError
+from edgecnn.errors import DataError, TrainingError
 from edgecnn.train import data as D
 from edgecnn.train import model as M
 from edgecnn.train.evaluate import metrics, predict_keras
@@ -217,9 +217,11 @@ def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-        hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[best], verbose=verbose,
+        hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                         callbacks=[keras.callbacks.TerminateOnNaN(), best], verbose=verbose,
                          shuffle=False)  # the tf.data pipeline shuffles (seeded)
         first = len(history) + 1
+        check_finite_loss(hist.history.get("loss", []), name, first, lr)
         history += [{"epoch": first + i, "phase": name, **{k: float(v[i]) for k, v in hist.history.items()}}
                     for i in range(len(hist.history["loss"]))]
         phases.append({"name": name, "epochs": epochs, "first_epoch": first, "lr": lr,
@@ -227,6 +229,21 @@ def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int
                        "best_val_accuracy": max(h["val_accuracy"] for h in history[first - 1:]),
                        "seconds": round(time.perf_counter() - t0, 1)})
     return history, phases, best
+
+
+def check_finite_loss(losses: list[float], phase: str, first_epoch: int, lr: float) -> None:
+    """Raise TrainingError when a phase's loss became NaN or infinite (Keras' ``TerminateOnNaN`` has stopped it).
+
+    Args:
+        losses: the phase's per-epoch training loss; first_epoch: 1-based number of its first epoch over all
+            phases; lr: the phase's peak learning rate, named in the message.
+    """
+    bad = next((i for i, v in enumerate(losses) if not np.isfinite(v)), None)
+    if bad is not None:
+        flag = "--fine-tune-lr" if phase == "fine-tune" else "--lr"
+        raise TrainingError(f"training diverged: the loss became {losses[bad]} in epoch {first_epoch + bad} "
+                            f"({phase} phase, peak learning rate {lr:g}); nothing was written. Expected a finite "
+                            f"loss: try a lower {flag}")
 
 
 def validation_report(model, splits: D.Splits) -> dict:
@@ -268,7 +285,8 @@ def train(spec: str, outdir: str | Path, opts: TrainOptions = TrainOptions(), fo
         (1-based), ``best_val_accuracy`` (0..1), ``validation`` (metrics of the kept weights: per-class precision,
         recall, confusion), ``warnings``, ``wall_time_s``, ``options``, ``versions``.
     Raises:
-        OutputExistsError, DataError, edgecnn.errors.ModelError (pretrained weights), ValueError.
+        OutputExistsError, DataError, edgecnn.errors.ModelError (pretrained weights), TrainingError (the loss
+        became NaN or infinite), ValueError.
     """
     t_start = time.perf_counter()
     opts = opts.resolved()
