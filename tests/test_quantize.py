@@ -160,6 +160,8 @@ def test_report_contents(trained, quantized):
         assert np.asarray(m["confusion"]).sum() == rep["n"]
         assert np.trace(np.asarray(m["confusion"])) == round(m["accuracy"] * rep["n"])
     assert 0.0 <= rep["agreement"] <= 1.0
+    from edgecnn.train.report import summary
+    assert f"(one image = {100 / rep['n']:.2f} points)" in summary(rep)  # what one photo weighs in the drop
     assert rep["drop_pp"] == pytest.approx(100 * (rep["float"]["accuracy"] - rep["int8"]["accuracy"]), abs=1e-3)
     assert rep["sizes"]["int8_bytes"] == (out / "m.tflite").stat().st_size
     assert rep["sizes"]["float32_bytes"] == (out / "f.tflite").stat().st_size
@@ -217,6 +219,8 @@ def test_max_drop_gate_and_collapse_warning(trained, tmp_path, monkeypatch):
     assert r.exit_code == 1
     assert "more than --max-drop 1" in r.output and "collapse onto class 'blue'" in r.output
     rep = json.loads((tmp_path / "m_report.json").read_text())
+    # how much one image weighs, so a gate decided by one photo of a small validation split shows as such
+    assert f"on {rep['n']} {rep['split']} images, one image is {100 / rep['n']:.2f} points" in r.output
     assert rep["passed"] is False and rep["float"]["accuracy"] == 1.0 and rep["drop_pp"] > 1
 
 

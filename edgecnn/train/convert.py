@@ -353,7 +353,9 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
         log(f"Warning: {w}")
     if not report["passed"]:
         raise QualityGateError(f"int8 top-1 {100 * qm['accuracy']:.2f}% is {report['drop_pp']:.2f} points below "
-                               f"float {100 * fm['accuracy']:.2f}%, more than --max-drop {opts.max_drop}", report)
+                               f"float {100 * fm['accuracy']:.2f}%, more than --max-drop {opts.max_drop} (on "
+                               f"{report['n']} {report['split']} images, one image is {100 / max(report['n'], 1):.2f} "
+                               f"points)", report)
     return report
 
 

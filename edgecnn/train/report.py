@@ -96,7 +96,8 @@ def summary(report: dict) -> str:
              f"{100 * f['top_k']['accuracy']:.2f}%",
              f"  int8 TFLite  top-1 {100 * q['accuracy']:.2f}%  top-{q['top_k']['k']} "
              f"{100 * q['top_k']['accuracy']:.2f}%",
-             f"  drop {report['drop_pp']:.2f} points, top-1 agreement {100 * report['agreement']:.2f}%"]
+             f"  drop {report['drop_pp']:.2f} points (one image = {100 / max(report['n'], 1):.2f} points), "
+             f"top-1 agreement {100 * report['agreement']:.2f}%"]
     w = max(len(k) for k in f["per_class"])
     lines.append(f"  {'class':<{w}}  float   int8")
     for k in f["per_class"]:
