@@ -879,7 +879,7 @@ def train(data, outdir, channels, alpha, as_json, force, **kw):
     \b
     Your own photos (a few hundred per class) with an ImageNet backbone:
       edgecnn train photos/ -o run --arch mobilenetv2 --alpha 0.35 --pretrained imagenet \\
-          --weights mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5 --img-size 128
+          --weights mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5 --img-size 160
     """
     from edgecnn.config import TrainOptions
 
