@@ -184,7 +184,7 @@ DEFAULT_FINE_TUNE_LR = 2e-4
 #: Label smoothing of the cross-entropy loss when fine-tuning a pretrained model (Szegedy et al. 2016,
 #: "Rethinking the Inception Architecture for Computer Vision", section 7: the target puts 1 - eps on the class and
 #: eps / K on every class). On a few hundred photos per class it keeps the fine-tuned network from becoming
-#: over-confident on its training photos: on flowers5 at 160 px, seven runs with 0.1 gave int8 top-1 88.0-90.3%
+#: over-confident on its training photos: on flowers5 at 160 px, eight runs with 0.1 gave int8 top-1 88.0-90.3%
 #: (mean 88.8%) against 86.8-88.5% (mean 87.9%) in three without (docs/performance.md, "Transfer learning").
 #: Models trained from random weights default to 0.
 DEFAULT_LABEL_SMOOTHING = 0.1
