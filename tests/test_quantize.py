@@ -161,7 +161,8 @@ def test_report_contents(trained, quantized):
         assert np.trace(np.asarray(m["confusion"])) == round(m["accuracy"] * rep["n"])
     assert 0.0 <= rep["agreement"] <= 1.0
     from edgecnn.train.report import summary
-    assert f"(one image = {100 / rep['n']:.2f} points)" in summary(rep)  # what one photo weighs in the drop
+    assert rep["one_image_pp"] == pytest.approx(100 / rep["n"], abs=1e-3)  # what one photo weighs in the drop
+    assert f"(one image = {100 / rep['n']:.2f} points)" in summary(rep)
     assert rep["drop_pp"] == pytest.approx(100 * (rep["float"]["accuracy"] - rep["int8"]["accuracy"]), abs=1e-3)
     assert rep["sizes"]["int8_bytes"] == (out / "m.tflite").stat().st_size
     assert rep["sizes"]["float32_bytes"] == (out / "f.tflite").stat().st_size

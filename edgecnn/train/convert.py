@@ -311,7 +311,8 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
         out: the .tflite path.
     Returns:
         the report dict: model, float_model, data, split, n, io, calibration {split, n, per_class}, input/output
-        tensor info, operators, float_ops, float {metrics}, int8 {metrics}, agreement (0..1), drop_pp,
+        tensor info, operators, float_ops, float {metrics}, int8 {metrics}, agreement (0..1), drop_pp, one_image_pp
+        (what one held-out image weighs in the accuracies, points),
         sizes {int8_bytes, float32_bytes, keras_bytes, int8_to_float32}, warnings, max_drop, passed, seconds.
     Raises:
         DataError, ModelError, QuantizationError, OutputExistsError; QualityGateError after writing everything
@@ -354,7 +355,7 @@ def quantize(model_path: str | Path, spec: str, out: str | Path, opts: QuantizeO
     if not report["passed"]:
         raise QualityGateError(f"int8 top-1 {100 * qm['accuracy']:.2f}% is {report['drop_pp']:.2f} points below "
                                f"float {100 * fm['accuracy']:.2f}%, more than --max-drop {opts.max_drop} (on "
-                               f"{report['n']} {report['split']} images, one image is {100 / max(report['n'], 1):.2f} "
+                               f"{report['n']} {report['split']} images, one image is {report['one_image_pp']:.2f} "
                                f"points)", report)
     return report
 

@@ -96,7 +96,7 @@ def summary(report: dict) -> str:
              f"{100 * f['top_k']['accuracy']:.2f}%",
              f"  int8 TFLite  top-1 {100 * q['accuracy']:.2f}%  top-{q['top_k']['k']} "
              f"{100 * q['top_k']['accuracy']:.2f}%",
-             f"  drop {report['drop_pp']:.2f} points (one image = {100 / max(report['n'], 1):.2f} points), "
+             f"  drop {report['drop_pp']:.2f} points (one image = {report['one_image_pp']:.2f} points), "
              f"top-1 agreement {100 * report['agreement']:.2f}%"]
     w = max(len(k) for k in f["per_class"])
     lines.append(f"  {'class':<{w}}  float   int8")
@@ -131,7 +131,7 @@ def quantize_report(targets, tm, spec: str, split: str, opts, check: dict, fm: d
         "float_ops": check["float_ops"],
         "float": fm, "int8": qm,
         "agreement": agreement,
-        "drop_pp": round(drop, 3),
+        "drop_pp": round(drop, 3), "one_image_pp": round(100.0 / max(int(fm["n"]), 1), 3),
         "sizes": {"int8_bytes": int8_bytes, "float32_bytes": float_bytes, "keras_bytes": tm.path.stat().st_size,
                   "int8_to_float32": round(int8_bytes / float_bytes, 4)},
         "params": tm.report.get("params"), "macs": tm.report.get("macs"),
