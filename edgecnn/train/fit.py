@@ -221,7 +221,7 @@ def fit_phases(model, train_ds, val_ds, opts: TrainOptions, steps_per_epoch: int
                          callbacks=[keras.callbacks.TerminateOnNaN(), best], verbose=verbose,
                          shuffle=False)  # the tf.data pipeline shuffles (seeded)
         first = len(history) + 1
-        check_finite_loss(hist.history.get("loss", []), name, first, lr)
+        check_finite_loss(hist.history["loss"], name, first, lr)
         history += [{"epoch": first + i, "phase": name, **{k: float(v[i]) for k, v in hist.history.items()}}
                     for i in range(len(hist.history["loss"]))]
         phases.append({"name": name, "epochs": epochs, "first_epoch": first, "lr": lr,

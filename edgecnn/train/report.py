@@ -123,15 +123,16 @@ def quantize_report(targets, tm, spec: str, split: str, opts, check: dict, fm: d
     if check["float_ops"]:
         warnings.append(f"float ops left (allowed by --allow-float): {', '.join(check['float_ops'])}")
     drop = 100.0 * (fm["accuracy"] - qm["accuracy"])
+    n = int(fm["n"])
     int8_bytes, float_bytes = sizes
     return {
-        "model": str(targets.model), "float_model": str(tm.path), "data": spec, "split": split, "n": int(fm["n"]),
+        "model": str(targets.model), "float_model": str(tm.path), "data": spec, "split": split, "n": n,
         "io": opts.io, "calibration": calibration, **split_record,
         "input": check["input"], "output": check["output"], "operators": check["operators"],
         "float_ops": check["float_ops"],
         "float": fm, "int8": qm,
         "agreement": agreement,
-        "drop_pp": round(drop, 3), "one_image_pp": round(100.0 / max(int(fm["n"]), 1), 3),
+        "drop_pp": round(drop, 3), "one_image_pp": round(100.0 / max(n, 1), 3),
         "sizes": {"int8_bytes": int8_bytes, "float32_bytes": float_bytes, "keras_bytes": tm.path.stat().st_size,
                   "int8_to_float32": round(int8_bytes / float_bytes, 4)},
         "params": tm.report.get("params"), "macs": tm.report.get("macs"),
